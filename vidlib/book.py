@@ -1,0 +1,724 @@
+"""Papermill runner: execute ``notebooks/<slug>.md`` per profile, build the book.
+
+``python -m vidlib.book run|build|list`` (``--help`` has examples). A run converts the
+MyST notebook with jupytext, reads its ``parameters`` cell with papermill, merges
+``notebooks/params/<slug>.<profile>.yaml`` and ``-p NAME VALUE`` overrides, casts each
+value to its declared type, injects ``profile`` and ``out_dir`` (the absolute run dir
+``<out_root>/<profile>/<slug>/``) and executes into ``<run dir>/<slug>.ipynb``. The
+notebook ends with :func:`write_results`; the runner then adds ``inputs_hash``,
+``wall_time_s``, ``notebook`` and the merged ``params`` to ``results.json``. A run whose
+inputs (notebook source, merged parameters, every ``vidlib/**/*.py``) are unchanged is
+skipped as up to date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import hashlib
+import json
+import logging
+import numbers
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import yaml
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ROOT = PACKAGE_DIR.parent  # the repository (vidlib is installed editable)
+PROFILES = ("smoke", "cpu", "gpu", "paper")
+RUNNER_PARAMS = ("profile", "out_dir")  # every notebook declares them; we set them
+RESULTS = "results.json"
+OUT_ROOT_ENV = "VIDLIB_OUT_ROOT"  # see resolve_out_dir
+KINDS = {
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "str": str,
+    "list": list,
+    "dict": dict,
+}
+TRUE, FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+class BookError(Exception):
+    """Bad input: ``main`` prints ``error: <message>`` and exits with 2."""
+
+    exit_code = 2
+
+
+class RunFailed(BookError):
+    """A notebook or the book build failed (exit code 1)."""
+
+    exit_code = 1
+
+
+# ------------------------------------------------------------------ results
+def provenance() -> dict[str, Any]:
+    """Device, versions (python, torch, numpy, vidlib), git SHA, UTC creation time."""
+    from vidlib import __version__
+
+    versions = {"python": platform.python_version(), "vidlib": __version__}
+    device = "cpu"
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            device = torch.cuda.get_device_name(0)
+    except ImportError:
+        versions["torch"] = None
+    try:
+        import numpy
+
+        versions["numpy"] = numpy.__version__
+    except ImportError:
+        versions["numpy"] = None
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return {
+        "device": device,
+        "versions": versions,
+        "git_sha": git_sha(),
+        "created": now,
+    }
+
+
+def git_sha(repo: Path = ROOT) -> str:
+    """``git rev-parse HEAD`` (+ ``-dirty`` if tracked files changed), or "unknown"."""
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+
+    try:
+        head, changes = git("rev-parse", "HEAD"), git("status", "--porcelain", "-uno")
+    except OSError:
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")
+
+
+def write_results(
+    out_dir: str | Path,
+    *,
+    slug: str,
+    profile: str,
+    seed: int,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, Mapping[str, Any]],
+    artifacts: Mapping[str, str | Path] | Sequence[str | Path] = (),
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Validate and atomically write ``<out_dir>/results.json``; return the record.
+
+    ``metrics`` maps a name to ``{"value": float | None, "protocol": str, ...}`` (extra
+    keys are primitives; ``None`` means unavailable). ``artifacts`` (a list, or a dict
+    name -> path) are files or folders under ``out_dir``, stored relative to it.
+    ``device`` overrides the detected one (``cpu`` or the CUDA device name).
+    """
+    out = Path(out_dir)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise BookError(f"write_results: seed must be an int, got {seed!r}")
+    record = {
+        "slug": slug,
+        "profile": profile,
+        "seed": seed,
+        "params": _jsonable(dict(params)),
+        "metrics": {str(k): _check_metric(k, v) for k, v in metrics.items()},
+        "artifacts": _check_artifacts(out, artifacts),
+        **provenance(),
+    }
+    record["device"] = device or record["device"]
+    _write_json(out / RESULTS, record)
+    return record
+
+
+def _check_metric(name: str, metric: Any) -> dict[str, Any]:
+    where = f"write_results: metric {name!r}"
+    if not isinstance(metric, Mapping) or not {"value", "protocol"} <= set(metric):
+        raise BookError(f"{where} must be a dict with 'value' and 'protocol' keys")
+    if not isinstance(metric["protocol"], str) or not metric["protocol"]:
+        raise BookError(f"{where}: 'protocol' must be a non-empty str")
+    value = metric["value"]
+    if hasattr(value, "item") and not isinstance(value, numbers.Real):
+        value = value.item()  # numpy / torch scalar
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise BookError(f"{where}: 'value' must be a real number, got {value!r}")
+        if not abs(value) < float("inf"):
+            raise BookError(f"{where}: 'value' is {value}; use None for unavailable")
+        value = float(value)
+    entry = {**metric, "value": value}
+    for key, extra in entry.items():
+        if not isinstance(extra, str | int | float | bool | None):
+            raise BookError(f"{where}: {key!r} must be a primitive, got {extra!r}")
+    return entry
+
+
+def _check_artifacts(out: Path, artifacts: Any) -> dict[str, str] | list[str]:
+    def relative(path: str | Path) -> str:
+        p = Path(path)
+        if p.is_absolute():
+            if not p.resolve().is_relative_to(out.resolve()):
+                raise BookError(f"write_results: artifact {p} is not under {out}")
+            p = p.resolve().relative_to(out.resolve())
+        if not (out / p).exists():
+            raise BookError(f"write_results: artifact {p} does not exist in {out}")
+        return p.as_posix()
+
+    if isinstance(artifacts, Mapping):
+        return {str(k): relative(v) for k, v in artifacts.items()}
+    if isinstance(artifacts, str | Path):
+        raise BookError("write_results: artifacts must be a list or dict of paths")
+    return [relative(v) for v in artifacts]
+
+
+def _jsonable(value: Any) -> Any:
+    def primitive(x: Any) -> Any:
+        if isinstance(x, Path):
+            return str(x)
+        if hasattr(x, "item"):
+            return x.item()
+        raise TypeError(f"{x!r} ({type(x).__name__})")
+
+    try:
+        return json.loads(json.dumps(value, allow_nan=False, default=primitive))
+    except (TypeError, ValueError) as e:
+        raise BookError(f"write_results: params is not JSON-serialisable: {e}") from e
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON atomically: a temp file in the same folder, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder holding ``_config.yml``, walking up from ``start`` (cwd)."""
+    start = (start or Path.cwd()).resolve()
+    roots = (d for d in (start, *start.parents) if (d / "_config.yml").is_file())
+    return next(roots, start)
+
+
+def resolve_out_dir(out_dir: str, slug: str) -> Path:
+    """The notebook's output folder, created; a relative one starts at the repo root.
+
+    If the environment variable ``VIDLIB_OUT_ROOT`` is set, output goes to
+    ``$VIDLIB_OUT_ROOT/<slug>`` instead (``make test`` sets it so that nbval's
+    re-execution does not overwrite the runner's results; the runner unsets it).
+    """
+    redirect = os.environ.get(OUT_ROOT_ENV)
+    path = Path(redirect) / slug if redirect else Path(out_dir).expanduser()
+    path = path if path.is_absolute() else find_root() / path
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# ------------------------------------------------------------------ parameters
+@dataclass(frozen=True)
+class Param:
+    """A parameter of a notebook's ``parameters`` cell, as papermill reports it."""
+
+    name: str
+    annotation: str  # "None" when not annotated
+    default: str  # source text
+    help: str
+
+
+def cast_value(param: Param, value: Any, origin: str) -> Any:
+    """Cast ``value`` to ``param``'s declared type, parsing strings (e.g. from -p)."""
+    kind = param.annotation.replace(" ", "")
+    optional = bool(m := re.fullmatch(r"Optional\[(.+)\]|(.+)\|None", kind))
+    kind = re.sub(r"^(list|dict)\[.*\]$", r"\1", m[1] or m[2] if m else kind)
+    if kind == "None":  # not annotated: the type of the default literal, if any
+        with suppress(ValueError, SyntaxError):
+            default = ast.literal_eval(param.default)
+            kind = type(default).__name__ if default is not None else "None"
+        optional = True
+    if kind not in KINDS and kind != "None":
+        raise BookError(
+            f"parameter {param.name!r} has unsupported annotation {param.annotation!r}"
+            " (use int, float, bool, str, list, dict, Optional[...])"
+        )
+    if optional and (value is None or str(value).strip().lower() in ("none", "null")):
+        return None
+    if isinstance(value, str) and kind != "str":
+        text = value.strip()
+        if kind == "bool" and text.lower() in TRUE | FALSE:
+            return text.lower() in TRUE
+        with suppress(ValueError):
+            value = {"int": int, "float": float}.get(kind, _parse_text)(text)
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    wanted = KINDS.get(kind, object)
+    if isinstance(value, wanted) and not (kind == "int" and isinstance(value, bool)):
+        return value
+    raise BookError(
+        f"parameter {param.name!r} expects {param.annotation}, got {value!r}"
+        f" (from {origin})"
+    )
+
+
+def _parse_text(text: str) -> Any:
+    """A Python literal, else YAML (``[a, b]``), else the text itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text
+
+
+def read_notebook(source: Path) -> tuple[Any, dict[str, Param]]:
+    """Convert a MyST notebook with jupytext; return it and its declared parameters."""
+    import jupytext
+    import nbformat
+    import papermill
+
+    try:
+        nb = jupytext.read(source, fmt="md:myst")
+    except Exception as e:
+        raise BookError(f"{_show(source)} is not a readable MyST notebook: {e}") from e
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "language": "python"})
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        raise BookError(f"{_show(source)} has no code cell tagged 'parameters'")
+    papermill_log = logging.getLogger("papermill")
+    level = papermill_log.level
+    papermill_log.setLevel(logging.ERROR)  # its parse warnings are handled below
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            nbformat.write(nb, path := Path(tmp) / f"{source.stem}.ipynb")
+            found = papermill.inspect_notebook(path).values()
+    finally:
+        papermill_log.setLevel(level)
+    declared = {
+        p["name"]: Param(p["name"], p["inferred_type_name"], p["default"], p["help"])
+        for p in found
+    }
+    text = cells[0].source
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as e:
+        raise BookError(f"{_show(source)}: invalid parameters cell: {e}") from e
+    for node in tree.body:  # lines papermill skips, e.g. "x: int = 1  # H = W"
+        if isinstance(node, ast.AnnAssign | ast.Assign) and node.value is not None:
+            target = getattr(node, "target", None) or node.targets[0]
+            if isinstance(target, ast.Name) and target.id not in declared:
+                note = getattr(node, "annotation", None)
+                line = text.splitlines()[node.end_lineno - 1][node.end_col_offset :]
+                declared[target.id] = Param(
+                    target.id,
+                    ast.get_source_segment(text, note) if note else "None",
+                    ast.get_source_segment(text, node.value) or "None",
+                    line.partition("#")[2].strip(),
+                )
+    return nb, declared
+
+
+# ------------------------------------------------------------------ runs
+@dataclass
+class Job:
+    """A validated run; nothing has been written yet."""
+
+    slug: str
+    profile: str
+    source: Path
+    notebook: Any  # nbformat.NotebookNode converted from the MyST source
+    params: dict[str, Any]  # cast values from the params file and -p, plus profile
+    run_dir: Path
+    inputs_hash: str
+
+    @property
+    def executed(self) -> Path:
+        return self.run_dir / f"{self.slug}.ipynb"
+
+    @property
+    def results(self) -> Path:
+        return self.run_dir / RESULTS
+
+
+def slugs(notebooks_dir: Path | None = None) -> list[str]:
+    """Stems of ``notebooks/*.md``."""
+    found = Path(notebooks_dir or ROOT / "notebooks").glob("*.md")
+    return sorted(p.stem for p in found if p.stem != "README")
+
+
+def prepare(
+    slug: str,
+    profile: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    notebooks_dir: Path | None = None,
+    out_root: Path | None = None,
+) -> Job:
+    """Validate a run: profile, slug, params file, parameter names and types."""
+    notebooks_dir = Path(notebooks_dir or ROOT / "notebooks")
+    _check_profile(profile)
+    source = notebooks_dir / f"{slug}.md"
+    if not source.is_file():
+        known = slugs(notebooks_dir)
+        close = difflib.get_close_matches(slug, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ";"
+        raise BookError(
+            f"unknown notebook {slug!r} (no {_show(source)}){hint}"
+            f" available: {', '.join(known) or 'none'}"
+        )
+    nb, declared = read_notebook(source)
+    if missing := [name for name in RUNNER_PARAMS if name not in declared]:
+        raise BookError(
+            f"{_show(source)}: the parameters cell must declare {', '.join(missing)}"
+            ' (profile: str = "smoke", out_dir: str = "_runs/interactive/<slug>")'
+        )
+    params_file = notebooks_dir / "params" / f"{slug}.{profile}.yaml"
+    given = [("-p", dict(overrides or {}))]
+    if params_file.is_file():
+        given.insert(0, (_show(params_file), _read_params_file(params_file)))
+    elif profile != "smoke":
+        raise BookError(f"profile {profile!r} needs the file {_show(params_file)}")
+    params: dict[str, Any] = {}
+    for origin, values in given:
+        for name, value in values.items():
+            if name in RUNNER_PARAMS:
+                raise BookError(f"parameter {name!r} is set by the runner ({origin})")
+            if name not in declared:
+                close = difflib.get_close_matches(name, declared, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise BookError(
+                    f"unknown parameter {name!r} for {_show(source)} (from {origin});"
+                    f" {hint}it declares: {', '.join(declared)}"
+                )
+            params[name] = cast_value(declared[name], value, origin)
+    params["profile"] = profile
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    run_dir = Path(out_root or ROOT / "_runs").resolve() / profile / slug
+    return Job(slug, profile, source, nb, params, run_dir, digest.hexdigest())
+
+
+def _check_profile(profile: str) -> None:
+    if profile not in PROFILES:
+        choices = ", ".join(PROFILES)
+        raise BookError(f"unknown profile {profile!r}; choose one of {choices}")
+
+
+def _read_params_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or e
+        raise BookError(f"{_show(path)} is not valid YAML{where}: {problem}") from e
+    if not isinstance(data, dict | None):
+        raise BookError(f"{_show(path)} must be a YAML mapping of parameter: value")
+    return data or {}
+
+
+def status(job: Job) -> str:
+    """ "up to date", "stale", "failed" (the last execution raised) or "missing"."""
+    if job.executed.is_file() and _failed(job.executed):
+        return "failed"
+    if not (job.executed.is_file() and job.results.is_file()):
+        return "missing"
+    with suppress(ValueError, AttributeError):
+        if json.loads(job.results.read_text()).get("inputs_hash") == job.inputs_hash:
+            return "up to date"
+    return "stale"
+
+
+def _failed(notebook: Path) -> bool:
+    try:
+        return bool(
+            json.loads(notebook.read_text())["metadata"]["papermill"]["exception"]
+        )
+    except (ValueError, KeyError):
+        return True
+
+
+def execute(job: Job, force: bool = False) -> dict[str, Any]:
+    """Execute a prepared job with papermill unless it is up to date; return results."""
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    label, where = f"{job.slug} [{job.profile}]", _show(job.source)
+    if not force and status(job) == "up to date":
+        print(f"{label}: up to date ({_show(job.results)}); --force reruns")
+        return json.loads(job.results.read_text())
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    before = _stamp(job.results)
+    print(f"{label}: running {where} -> {_show(job.executed)}", flush=True)
+    start = time.perf_counter()
+    # the kernel imports this vidlib (the one hashed) and never redirects out_dir
+    kernel_env = {
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+        )
+    }
+    try:
+        with (
+            mock.patch.dict(os.environ, kernel_env),
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            os.environ.pop(OUT_ROOT_ENV, None)
+            nbformat.write(job.notebook, source := Path(tmp) / f"{job.slug}.ipynb")
+            papermill.execute_notebook(
+                source,
+                job.executed,
+                parameters={**job.params, "out_dir": str(job.run_dir)},
+                kernel_name="python3",
+                cwd=job.run_dir,
+                progress_bar=sys.stderr.isatty(),
+                log_output=True,
+            )
+    except PapermillExecutionError as e:
+        first_line = (e.source or "").strip().partition("\n")[0][:60]
+        raise RunFailed(
+            f"{where} [{job.profile}] failed in cell {e.cell_index} ({first_line!r}):"
+            f" {e.ename}: {e.evalue}; partially executed notebook: "
+            f"{_show(job.executed)}"
+        ) from e
+    except Exception as e:  # the kernel died or could not start, ...
+        raise RunFailed(
+            f"{where} [{job.profile}] could not be executed: {type(e).__name__}: {e};"
+            f" see {_show(job.executed)}"
+        ) from e
+    wall = time.perf_counter() - start
+    if _stamp(job.results) in (None, before):
+        raise RunFailed(
+            f"{where} finished without writing {_show(job.results)}; it must end"
+            " with vidlib.book.write_results(out_dir, ...)"
+        )
+    results = json.loads(job.results.read_text())
+    results["params"] = {
+        **results.get("params", {}),
+        **job.params,
+        "out_dir": _show(job.run_dir),
+    }
+    results.update(
+        inputs_hash=job.inputs_hash,
+        wall_time_s=round(wall, 2),
+        notebook=_show(job.executed),
+    )
+    _write_json(job.results, results)
+    print(f"{label}: done in {wall:.1f} s -> {_show(job.results)}")
+    return results
+
+
+def run(
+    slug: str,
+    profile: str = "smoke",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    out_root: Path | None = None,
+    notebooks_dir: Path | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Run one notebook (skipped while up to date) and return its results dict."""
+    kwargs = {"notebooks_dir": notebooks_dir, "out_root": out_root}
+    return execute(prepare(slug, profile, overrides, **kwargs), force=force)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    return (path.stat().st_ino, path.stat().st_mtime_ns) if path.exists() else None
+
+
+def _show(path: Path) -> str:
+    """``path`` relative to the repository (or cwd) when inside it, else absolute."""
+    path = Path(path).resolve()
+    base = next((b for b in (ROOT, Path.cwd()) if path.is_relative_to(b)), None)
+    return path.relative_to(base).as_posix() if base else str(path)
+
+
+# ------------------------------------------------------------------ book
+def toc_slugs(toc: Path | None = None) -> list[str]:
+    """Slugs the table of contents includes as ``book/generated/<slug>``."""
+    toc = Path(toc or ROOT / "book" / "_toc.yml")
+    if not toc.is_file():
+        raise BookError(f"no table of contents at {_show(toc)}")
+    return re.findall(
+        r"file:\s*['\"]?book/generated/([\w.-]+?)(?:\.ipynb)?['\"]?\s*$",
+        toc.read_text(),
+        flags=re.MULTILINE,
+    )
+
+
+def build(
+    profile: str, *, out: Path | None = None, out_root: Path | None = None
+) -> Path:
+    """Stage executed notebooks into ``book/generated``, build with Jupyter Book 1.
+
+    HTML lands in ``<out>/_build/html`` (JB1's ``--path-output``); ``out`` defaults to
+    the repository, so the default is ``_build/html``. Returns the HTML folder.
+    """
+    _check_profile(profile)
+    out_root = Path(out_root or ROOT / "_runs").resolve()
+    sources = {s: out_root / profile / s / f"{s}.ipynb" for s in toc_slugs()}
+    if bad := [s for s, p in sources.items() if not p.is_file() or _failed(p)]:
+        raise BookError(
+            f"no successfully executed notebook for profile {profile!r}:"
+            f" {', '.join(_show(sources[s]) for s in bad)}; produce them with:"
+            f" python -m vidlib.book run {' '.join(bad)} --profile {profile}"
+        )
+    staged = ROOT / "book" / "generated"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    for slug, src in sources.items():
+        nb = json.loads(src.read_text())
+        for cell in nb["cells"]:  # show out_dir relative to the repo, not this machine
+            if "injected-parameters" in cell["metadata"].get("tags", []):
+                cell["source"] = "".join(cell["source"]).replace(f"{ROOT}{os.sep}", "")
+        (staged / f"{slug}.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
+    out = Path(out or ROOT).resolve()
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "--toc"]
+    cmd += [str(ROOT / "book" / "_toc.yml"), "-W", "-n", "--keep-going"]
+    cmd += ["--path-output", str(out)]
+    print("$", " ".join(cmd), flush=True)
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        raise RunFailed("jupyter-book build failed (warnings are errors); see above")
+    print(f"HTML: {_show(out / '_build' / 'html' / 'index.html')}")
+    return out / "_build" / "html"
+
+
+def list_runs(out_root: Path | None = None) -> list[tuple[str, str, str, str]]:
+    """(slug, profile, params file, status) for smoke and each profile with a file."""
+    rows = []
+    for slug in slugs():
+        for profile in PROFILES:
+            params_file = ROOT / "notebooks" / "params" / f"{slug}.{profile}.yaml"
+            if profile != "smoke" and not params_file.is_file():
+                continue
+            try:
+                state = status(prepare(slug, profile, out_root=out_root))
+            except BookError as e:
+                state = f"error: {e}"
+            shown = _show(params_file) if params_file.is_file() else "(defaults)"
+            rows.append((slug, profile, shown, state))
+    return rows
+
+
+# ------------------------------------------------------------------ CLI
+EXAMPLES = """\
+examples:
+  python -m vidlib.book list
+  python -m vidlib.book run shapes --profile smoke
+  python -m vidlib.book run --all --profile cpu
+  python -m vidlib.book run g3an --profile gpu -p steps 20000 -p seed 1 --force
+  python -m vidlib.book run mocogan --profile cpu -p shapes "[circle, square]"
+  python -m vidlib.book build --profile cpu          # HTML in _build/html
+  python -m vidlib.book build --profile smoke --out _build/smoke
+                                    # HTML in _build/smoke/_build/html
+
+profiles: smoke (the notebook's defaults; notebooks/params/<slug>.smoke.yaml is
+optional), cpu, gpu, paper (each needs notebooks/params/<slug>.<profile>.yaml).
+A run writes <out-root>/<profile>/<slug>/: <slug>.ipynb, results.json and whatever the
+notebook saves there; it is skipped while the notebook source, the merged parameters
+and vidlib/**/*.py are unchanged. Bad input exits 2; a failed notebook or build, 1.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code."""
+    formatting = {"epilog": EXAMPLES, "formatter_class": argparse.RawTextHelpFormatter}
+    parser = argparse.ArgumentParser(
+        prog="python -m vidlib.book",
+        description="Run the book's notebooks with papermill; build the book.",
+        **formatting,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="execute notebooks with papermill", **formatting)
+    p_run.add_argument("slugs", nargs="*", metavar="SLUG", help="notebooks/<SLUG>.md")
+    p_run.add_argument("--all", action="store_true", help="every notebooks/*.md")
+    p_run.add_argument(
+        "-p",
+        dest="overrides",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a parameter (cast to its declared type)",
+    )
+    p_run.add_argument("--force", action="store_true", help="rerun even if up to date")
+    p_build = sub.add_parser(
+        "build", help="stage executed notebooks, build HTML", **formatting
+    )
+    p_build.add_argument(
+        "--out",
+        type=Path,
+        help="JB --path-output: HTML goes to "
+        "<OUT>/_build/html (default: the repository)",
+    )
+    p_list = sub.add_parser("list", help="notebooks, profiles, run status")
+    for p in (p_run, p_build):
+        p.add_argument("--profile", required=True, help=" | ".join(PROFILES))
+    for p in (p_run, p_build, p_list):
+        p.add_argument(
+            "--out-root",
+            type=Path,
+            help="run dirs are <OUT_ROOT>/<profile>/<slug> (default: _runs)",
+        )
+    args = parser.parse_args(argv)
+
+    log = logging.getLogger("papermill")  # papermill streams cell output to it
+    if not log.handlers:
+        log.addHandler(logging.StreamHandler())
+        log.setLevel(logging.INFO)
+    try:
+        if args.command == "run":
+            if bool(args.slugs) == args.all:
+                raise BookError("give notebook slugs or --all (not both)")
+            names = slugs() if args.all else args.slugs
+            if not names:
+                raise BookError(f"no notebooks in {_show(ROOT / 'notebooks')}")
+            overrides = dict(args.overrides)
+            jobs = [
+                prepare(s, args.profile, overrides, out_root=args.out_root)
+                for s in names
+            ]
+            for job in jobs:  # all validated before the first one runs
+                execute(job, force=args.force)
+        elif args.command == "build":
+            build(args.profile, out=args.out, out_root=args.out_root)
+        else:
+            rows = [("SLUG", "PROFILE", "PARAMS FILE", "STATUS")]
+            rows += list_runs(args.out_root)
+            widths = [max(len(row[i]) for row in rows) for i in range(3)]
+            for *cells, state in rows:
+                print(*(c.ljust(w) for c, w in zip(cells, widths, strict=True)), state)
+    except BookError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
