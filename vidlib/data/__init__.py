@@ -1,0 +1,1 @@
+"""Datasets: the embedded procedural Shapes videos, video I/O, real datasets."""
