@@ -1,0 +1,230 @@
+"""The training loop: exact resume, skip_if_done, NaN guard, bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from vidlib import checkpoint as ckpt
+from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
+from vidlib.train import (
+    NonFiniteLossError,
+    TrainConfig,
+    batch_indices,
+    fit,
+    seed_everything,
+)
+
+
+class NoiseVideos(Dataset):
+    """Videos that are a pure function of their index (like every vidlib dataset)."""
+
+    config = {"dataset": "noise", "size": 24}
+
+    def __len__(self) -> int:
+        return 24
+
+    def __getitem__(self, index: int) -> dict:
+        gen = torch.Generator().manual_seed(index)
+        video = torch.rand(3, 4, 16, 16, generator=gen) * 2 - 1
+        return {"video": video, "index": index, "action": index % 3}
+
+
+class Regression:
+    """A toy Method whose step uses the global RNG, like a GAN's noise draws."""
+
+    appearance_code = "z"
+    motion_code = None
+
+    def __init__(self, lr: float = 0.01, blow_up_at: int | None = None) -> None:
+        self.nets = {"G": nn.Linear(4, 3 * 4 * 16 * 16)}
+        self.opts = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr)}
+        self.config = {"model": "regression", "lr": lr}
+        self.blow_up_at = blow_up_at
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        z = torch.randn(batch["video"].shape[0], 4)
+        loss = (self.generate({"z": z}) - batch["video"]).pow(2).mean()
+        if step == self.blow_up_at:
+            loss = loss * float("nan")
+        self.opts["G"].zero_grad()
+        loss.backward()
+        self.opts["G"].step()
+        return {"loss": loss.item()}
+
+    def codes(self, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        return {"z": torch.randn(n, 4, generator=gen)}
+
+    def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.nets["G"](codes["z"]).view(-1, 3, 4, 16, 16).tanh()
+
+
+def tiny_mocogan() -> MoCoGAN:
+    cfg = MoCoGANConfig(
+        dim_z_content=4,
+        dim_z_motion=3,
+        dim_z_category=3,
+        frames=4,
+        resolution=16,
+        ngf=4,
+        ndf=4,
+        video_temporal_padding=1,
+        loss="hinge",
+        spectral_norm=True,
+        ema_decay=0.9,
+    )
+    return MoCoGAN(cfg)
+
+
+def config(out_dir: Path, steps: int, **overrides) -> TrainConfig:
+    base = dict(
+        out_dir=str(out_dir),
+        steps=steps,
+        batch_size=4,
+        checkpoint_every=3,
+        sample_every=100,
+        num_samples=2,
+        log_every=1,
+        progress=False,
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def weights(method) -> dict[str, torch.Tensor]:
+    return {
+        f"{name}.{key}": value.clone()
+        for name, net in method.nets.items()
+        for key, value in net.state_dict().items()
+    }
+
+
+def build(make, seed: int = 0):
+    seed_everything(seed)
+    return make()
+
+
+@pytest.mark.parametrize("make", [Regression, tiny_mocogan], ids=["toy", "mocogan"])
+def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, make) -> None:
+    straight = build(make)
+    fit(straight, NoiseVideos(), config(tmp_path / "straight", steps=7))
+
+    interrupted = build(make)
+    first = fit(interrupted, NoiseVideos(), config(tmp_path / "split", steps=3))
+    assert first.status == "trained"
+    resumed = build(make)  # a new process: fresh objects, fresh RNG
+    torch.manual_seed(12345)
+    second = fit(resumed, NoiseVideos(), config(tmp_path / "split", steps=7))
+    assert second.status == "resumed"
+
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    log_straight = (tmp_path / "straight" / "scalars.jsonl").read_text()
+    log_split = (tmp_path / "split" / "scalars.jsonl").read_text()
+    assert log_straight == log_split
+
+
+def test_skip_if_done_loads_without_training(tmp_path: Path) -> None:
+    trained = build(Regression)
+    fit(trained, NoiseVideos(), config(tmp_path, steps=4))
+    again = build(Regression, seed=99)
+    result = fit(again, NoiseVideos(), config(tmp_path, steps=4))
+    assert result.status == "loaded"
+    assert result.step == 4
+    for key, value in weights(trained).items():
+        assert torch.equal(value, weights(again)[key])
+    assert len(result.scalars) == 4
+
+
+def test_resume_truncates_log_past_the_checkpoint(tmp_path: Path) -> None:
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=4, checkpoint_every=2))
+    (tmp_path / "checkpoints" / "step-00000004.pt").unlink()  # crash after step 4's log
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=4, checkpoint_every=2))
+    lines = (tmp_path / "scalars.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in lines]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_non_finite_loss_stops_with_clear_message_and_keeps_checkpoint(
+    tmp_path: Path,
+) -> None:
+    method = build(lambda: Regression(blow_up_at=4))
+    with pytest.raises(
+        NonFiniteLossError, match=r"step 5: \{'loss': nan\}.*step 3 is kept"
+    ):
+        fit(method, NoiseVideos(), config(tmp_path, steps=8))
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [3]
+
+
+def test_checkpoint_of_another_config_is_refused_and_kept(tmp_path: Path) -> None:
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=3))
+    before = (tmp_path / "checkpoints" / "step-00000003.pt").read_bytes()
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"method\.lr: checkpoint 0\.01, now 0\.1"
+    ):
+        fit(build(lambda: Regression(lr=0.1)), NoiseVideos(), config(tmp_path, steps=6))
+    assert (tmp_path / "checkpoints" / "step-00000003.pt").read_bytes() == before
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=3))
+    payload = ckpt.load_checkpoint(tmp_path / "checkpoints" / "step-00000003.pt")
+    method = build(tiny_mocogan)
+    method.config = payload["config"]["method"]  # same hash, different networks
+    with pytest.raises(ckpt.CheckpointError, match="different model"):
+        fit(method, NoiseVideos(), config(tmp_path, steps=6))
+
+
+def test_corrupt_checkpoint_gives_clear_error(tmp_path: Path) -> None:
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=3))
+    path = tmp_path / "checkpoints" / "step-00000003.pt"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ckpt.CheckpointError, match=r"step-00000003\.pt cannot be read"):
+        fit(build(Regression), NoiseVideos(), config(tmp_path, steps=6))
+    assert path.stat().st_size == 100
+
+
+def test_checkpoint_loads_with_weights_only_and_holds_primitives(
+    tmp_path: Path,
+) -> None:
+    fit(build(tiny_mocogan), NoiseVideos(), config(tmp_path, steps=3))
+    payload = torch.load(
+        tmp_path / "checkpoints" / "step-00000003.pt", weights_only=True
+    )
+    assert payload["step"] == 3
+    assert set(payload["nets"]) == {"G", "G_ema", "D_I", "D_V"}
+    json.dumps(payload["config"])  # primitives only
+    assert payload["config_hash"] == ckpt.config_hash(payload["config"])
+
+
+def test_training_leaves_samples_and_prunes_checkpoints(tmp_path: Path) -> None:
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=9, keep_checkpoints=2))
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [6, 9]
+    assert (tmp_path / "samples" / "step-00000009.gif").stat().st_size > 0
+    assert (tmp_path / "samples" / "step-00000009.png").stat().st_size > 0
+
+
+def test_asking_for_fewer_steps_than_trained_is_refused(tmp_path: Path) -> None:
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=6))
+    with pytest.raises(ckpt.CheckpointError, match="trained to step 6 > steps=3"):
+        fit(build(Regression), NoiseVideos(), config(tmp_path, steps=3))
+
+
+def test_batches_cover_each_epoch_once_and_depend_only_on_seed_and_step() -> None:
+    epoch = sorted(
+        i for step in range(6) for i in batch_indices(24, 4, seed=1, step=step)
+    )
+    assert epoch == list(range(24))
+    assert batch_indices(24, 4, 1, 7) == batch_indices(24, 4, 1, 7)
+    assert batch_indices(24, 4, 1, 7) != batch_indices(24, 4, 2, 7)
+
+
+def test_bad_train_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="TrainConfig.steps must be a positive int"):
+        TrainConfig(out_dir="x", steps=0, batch_size=2)

@@ -1,0 +1,122 @@
+"""Checkpoints: plain dicts of state_dicts, loadable with ``weights_only=True``.
+
+A checkpoint holds ``nets`` and ``opts`` (state_dicts), ``config`` (primitives only),
+``config_hash``, ``step``, ``rng`` (CPU/CUDA/numpy/python generator states as tensors
+and primitives), ``metrics`` and ``versions``. Writes are atomic (temp file, then
+``os.replace``) so an interrupted save never leaves a truncated file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_PATTERN = re.compile(r"^step-(\d{8})\.pt$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: corrupt, or written by another config."""
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Short SHA-256 of a JSON-serialisable config (key order does not matter)."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def checkpoint_path(directory: Path, step: int) -> Path:
+    return directory / f"step-{step:08d}.pt"
+
+
+def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """Checkpoints in ``directory`` as ``(step, path)``, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        match = CHECKPOINT_PATTERN.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global RNG state the training loop depends on."""
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": _numpy_state_to_primitives(np.random.get_state()),  # noqa: NPY002
+        "python": _python_state_to_primitives(random.getstate()),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the states saved by :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(_numpy_state_from_primitives(state["numpy"]))  # noqa: NPY002
+    random.setstate(_python_state_from_primitives(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    try:
+        torch.save(payload, tmp_name)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load with ``weights_only=True``; a corrupt file raises ``CheckpointError``."""
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises several types for a damaged file
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
+            "expected a file written by vidlib.checkpoint.save_checkpoint. "
+            "Move it away to restart from the previous checkpoint."
+        ) from error
+    missing = {"nets", "opts", "config", "config_hash", "step"} - set(payload)
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} lacks the keys {sorted(missing)}; "
+            "expected a vidlib training checkpoint"
+        )
+    return payload
+
+
+def _numpy_state_to_primitives(state: tuple) -> list:
+    name, keys, pos, has_gauss, cached = state
+    return [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]
+
+
+def _numpy_state_from_primitives(state: list) -> tuple:
+    name, keys, pos, has_gauss, cached = state
+    return (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
+
+
+def _python_state_to_primitives(state: tuple) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _python_state_from_primitives(state: list) -> tuple:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)

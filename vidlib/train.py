@@ -1,0 +1,379 @@
+"""The one training loop of the book: :func:`fit`.
+
+``fit`` owns everything that is not a paper's update rule: seeds, device, optional
+bf16 autocast, the data order, a progress bar, a JSONL scalar log, periodic sample
+grids, atomic checkpoints, exact resume and ``skip_if_done``. The update rule of a
+paper lives in its ``Method.train_step``.
+
+Exact resume: the data order is a pure function of ``(seed, step)`` and every global
+RNG state is checkpointed, so a run interrupted after a checkpoint and resumed
+produces bit-identical weights to an uninterrupted run on the CPU
+(``tests/test_train.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from vidlib import checkpoint as ckpt
+from vidlib import viz
+
+#: TrainConfig fields that change what is computed, hence the config hash.
+HASHED_TRAIN_FIELDS = ("batch_size", "seed", "bf16")
+
+
+class Method(Protocol):
+    """One paper's model and update rule (see DESIGN.md, "The core interfaces")."""
+
+    nets: dict[str, nn.Module]
+    opts: dict[str, torch.optim.Optimizer]
+    config: dict[str, Any]
+    appearance_code: str | None
+    motion_code: str | None
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]: ...
+
+    def codes(self, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]: ...
+
+    def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training scalar became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    """How to run :func:`fit`. Only ``HASHED_TRAIN_FIELDS`` enter the config hash."""
+
+    out_dir: str
+    steps: int
+    batch_size: int
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1", ...
+    bf16: bool = False  # bf16 autocast around train_step
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    sample_every: int = 500
+    num_samples: int = 8
+    num_workers: int = 0
+    skip_if_done: bool = True
+    resume: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"TrainConfig.{name} must be a positive int, got {value!r}"
+                )
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did and where its outputs are."""
+
+    status: str  # "trained", "resumed" or "loaded" (skip_if_done)
+    step: int
+    out_dir: Path
+    checkpoint: Path
+    config_hash: str
+    wall_time_s: float  # training time summed over every session of this run
+    scalars: list[dict[str, float]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (the global state other code draws from)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for but CUDA is not available")
+    return device
+
+
+def run_config(method: Method, data: Dataset, cfg: TrainConfig) -> dict[str, Any]:
+    """Everything that determines the trained weights (primitives only)."""
+    train = {name: getattr(cfg, name) for name in HASHED_TRAIN_FIELDS}
+    return {
+        "method": method.config,
+        "data": getattr(data, "config", {}),
+        "train": train,
+    }
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
+    """Dataset indices of the batch at ``step``: epochs of seeded permutations."""
+    per_epoch = n // batch_size
+    if per_epoch == 0:
+        raise ValueError(
+            f"dataset of {n} items is smaller than batch_size {batch_size}"
+        )
+    epoch, position = divmod(step, per_epoch)
+    order = torch.randperm(
+        n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)
+    )
+    return order[position * batch_size : (position + 1) * batch_size].tolist()
+
+
+class StepBatchSampler:
+    """Yields :func:`batch_indices` for steps ``start, start + 1, ...`` (no end)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int) -> None:
+        self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start
+        while True:
+            yield batch_indices(self.n, self.batch_size, self.seed, step)
+            step += 1
+
+
+def fit(method: Method, data: Dataset, cfg: TrainConfig) -> FitResult:
+    """Train ``method`` on ``data`` for ``cfg.steps`` steps (see module docstring)."""
+    out_dir = Path(cfg.out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    config = run_config(method, data, cfg)
+    chash = ckpt.config_hash(config)
+    device = resolve_device(cfg.device)
+    for net in method.nets.values():
+        net.to(device)
+
+    latest = _latest_matching_checkpoint(ckpt_dir, config, chash, cfg.steps)
+    done = latest is not None and latest[0] == cfg.steps
+    if done and cfg.skip_if_done:
+        _, wall = _restore(method, latest[1], device)
+        scalars = read_scalars(out_dir)
+        return FitResult("loaded", cfg.steps, out_dir, latest[1], chash, wall, scalars)
+    if latest is not None and not done and cfg.resume:
+        (start, wall_before), status = _restore(method, latest[1], device), "resumed"
+    else:
+        start, wall_before, status = 0, 0.0, "trained"
+        seed_everything(cfg.seed)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _truncate_scalars(out_dir, start)
+    (out_dir / "run_config.json").write_text(
+        json.dumps(config, indent=2, sort_keys=True)
+    )
+    began = time.perf_counter() - wall_before
+    step = start
+    loader = DataLoader(
+        data,
+        batch_sampler=StepBatchSampler(len(data), cfg.batch_size, cfg.seed, start),
+        num_workers=cfg.num_workers,
+        generator=torch.Generator(),  # keep the global RNG untouched by the loader
+        pin_memory=device.type == "cuda",
+    )
+    batches = iter(loader)
+    bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress, desc="train")
+    with bar, (out_dir / "scalars.jsonl").open("a") as log:
+        while step < cfg.steps:
+            batch = _to_device(next(batches), device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                scalars = method.train_step(batch, step)
+            step += 1
+            _check_finite(scalars, step, ckpt_dir)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                log.write(json.dumps({"step": step, **scalars}) + "\n")
+                log.flush()
+                bar.set_postfix({k: f"{v:.3g}" for k, v in scalars.items()})
+            if step % cfg.sample_every == 0 or step == cfg.steps:
+                save_samples(
+                    method, out_dir / "samples", step, cfg.num_samples, cfg.seed
+                )
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                wall = time.perf_counter() - began
+                _save(
+                    method,
+                    ckpt_dir,
+                    step,
+                    config,
+                    chash,
+                    scalars,
+                    wall,
+                    cfg.keep_checkpoints,
+                )
+            bar.update(1)
+    wall = time.perf_counter() - began
+    path = ckpt.checkpoint_path(ckpt_dir, step)
+    return FitResult(status, step, out_dir, path, chash, wall, read_scalars(out_dir))
+
+
+def save_samples(method: Method, directory: Path, step: int, n: int, seed: int) -> Path:
+    """Sample grid (PNG filmstrip + GIF) from fixed codes; global RNG untouched."""
+    videos = sample(method, n, seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = directory / f"step-{step:08d}"
+    viz.save_png(viz.filmstrip(videos), stem.with_suffix(".png"))
+    viz.save_gif(videos, stem.with_suffix(".gif"))
+    return stem.with_suffix(".png")
+
+
+@torch.no_grad()
+def sample(method: Method, n: int, seed: int) -> torch.Tensor:
+    """``n`` videos ``(n, C, T, H, W)`` on the CPU from codes drawn with ``seed``."""
+    was_training = {name: net.training for name, net in method.nets.items()}
+    for net in method.nets.values():
+        net.eval()
+    try:
+        codes = method.codes(n, torch.Generator().manual_seed(seed))
+        return method.generate(codes).float().cpu()
+    finally:
+        for name, net in method.nets.items():
+            net.train(was_training[name])
+
+
+def read_scalars(out_dir: Path) -> list[dict[str, float]]:
+    """The JSONL scalar log of a run as a list of dicts."""
+    path = Path(out_dir) / "scalars.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {
+        key: value.to(device, non_blocking=True) if torch.is_tensor(value) else value
+        for key, value in batch.items()
+    }
+
+
+def _check_finite(scalars: dict[str, float], step: int, ckpt_dir: Path) -> None:
+    bad = {k: v for k, v in scalars.items() if not math.isfinite(v)}
+    if bad:
+        kept = ckpt.list_checkpoints(ckpt_dir)
+        last = (
+            f"the checkpoint at step {kept[-1][0]} is kept" if kept else "no checkpoint"
+        )
+        raise NonFiniteLossError(
+            f"training diverged at step {step}: {bad} is not finite; {last}. "
+            "Lower the learning rates, or disable bf16, then rerun to resume."
+        )
+
+
+def _save(
+    method: Method,
+    ckpt_dir: Path,
+    step: int,
+    config: dict[str, Any],
+    chash: str,
+    scalars: dict[str, float],
+    wall_time_s: float,
+    keep: int,
+) -> None:
+    payload = {
+        "nets": {name: net.state_dict() for name, net in method.nets.items()},
+        "opts": {name: opt.state_dict() for name, opt in method.opts.items()},
+        "config": config,
+        "config_hash": chash,
+        "step": step,
+        "wall_time_s": wall_time_s,
+        "rng": ckpt.rng_state(),
+        "metrics": dict(scalars),
+        "versions": {"torch": str(torch.__version__), "numpy": np.__version__},
+    }
+    ckpt.save_checkpoint(ckpt.checkpoint_path(ckpt_dir, step), payload)
+    for _, old in ckpt.list_checkpoints(ckpt_dir)[:-keep]:
+        old.unlink()
+
+
+def _latest_matching_checkpoint(
+    ckpt_dir: Path, config: dict[str, Any], chash: str, steps: int
+) -> tuple[int, Path] | None:
+    """The newest usable checkpoint, or an error if the folder holds another run."""
+    found = ckpt.list_checkpoints(ckpt_dir)
+    if not found:
+        return None
+    step, path = found[-1]
+    payload = ckpt.load_checkpoint(path)
+    if payload["config_hash"] != chash:
+        differences = _differences(payload["config"], config)
+        raise ckpt.CheckpointError(
+            f"{ckpt_dir} holds checkpoints of a different run "
+            f"({'; '.join(differences)}). "
+            "Nothing was overwritten: use another out_dir, or remove that folder to "
+            "start over."
+        )
+    if step > steps:
+        raise ckpt.CheckpointError(
+            f"{ckpt_dir} already holds a run trained to step {step} > steps={steps}; "
+            "ask for steps >= that, or use another out_dir."
+        )
+    return step, path
+
+
+def _restore(method: Method, path: Path, device: torch.device) -> tuple[int, float]:
+    """Load nets, optimisers and RNG states; returns (step, training time so far)."""
+    payload = ckpt.load_checkpoint(path, map_location=device)
+    _check_same_keys("nets", payload["nets"], method.nets, path)
+    _check_same_keys("opts", payload["opts"], method.opts, path)
+    for name, net in method.nets.items():
+        net.load_state_dict(payload["nets"][name])
+    for name, opt in method.opts.items():
+        opt.load_state_dict(payload["opts"][name])
+    ckpt.set_rng_state(_rng_to_cpu(payload["rng"]))
+    return int(payload["step"]), float(payload.get("wall_time_s", 0.0))
+
+
+def _rng_to_cpu(state: dict[str, Any]) -> dict[str, Any]:
+    state = dict(state)
+    state["torch"] = state["torch"].cpu()
+    if "cuda" in state:
+        state["cuda"] = [s.cpu() for s in state["cuda"]]
+    return state
+
+
+def _check_same_keys(kind: str, saved: dict, current: dict, path: Path) -> None:
+    if set(saved) != set(current):
+        raise ckpt.CheckpointError(
+            f"checkpoint {path} has {kind} {sorted(saved)}, but the method has "
+            f"{sorted(current)}; it was written by a different model"
+        )
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new)):
+            found += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return found
+    if old != new:
+        return [f"{prefix.rstrip('.')}: checkpoint {old!r}, now {new!r}"]
+    return []
+
+
+def _truncate_scalars(out_dir: Path, step: int) -> None:
+    """Drop log lines past ``step`` so a resumed run does not repeat them."""
+    rows = [row for row in read_scalars(out_dir) if row["step"] <= step]
+    path = out_dir / "scalars.jsonl"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    tmp.replace(path)
+
+
+def train_config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The TrainConfig as primitives (for results JSON)."""
+    return asdict(cfg)
