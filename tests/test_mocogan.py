@@ -1,0 +1,148 @@
+"""MoCoGAN: shapes, paper-size parameter counts, the content/motion split, updates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vidlib.models.mocogan import (
+    MoCoGAN,
+    MoCoGANConfig,
+    MotionGenerator,
+    sample_frames,
+)
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def small(**overrides) -> MoCoGAN:
+    base = dict(
+        dim_z_content=6,
+        dim_z_motion=4,
+        frames=6,
+        resolution=16,
+        ngf=4,
+        ndf=4,
+        video_temporal_padding=1,
+    )
+    torch.manual_seed(0)
+    return MoCoGAN(MoCoGANConfig(**{**base, **overrides}))
+
+
+def test_paper_size_parameter_counts_match_the_layer_shapes() -> None:
+    """64×64×16, d_C=50, d_M=10, ngf=ndf=64 (reference §2; bias-free convs)."""
+    method = MoCoGAN(MoCoGANConfig(dim_z_category=6))
+    gru = 3 * ((10 + 6) * 10 + 10 * 10 + 10 + 10)  # W_ih, W_hh, b_ih, b_hh for 3 gates
+    g_convs = 16 * (60 * 512 + 512 * 256 + 256 * 128 + 128 * 64 + 64 * 3)
+    g_bn = 2 * (512 + 256 + 128 + 64)
+    assert count(method.nets["G"]) == gru + g_convs + g_bn == 3_249_864
+    d_i = 16 * (3 * 64 + 64 * 128 + 128 * 256 + 256 * 1) + 2 * (128 + 256)
+    assert count(method.nets["D_I"]) == d_i == 663_296
+    d_v = 64 * (3 * 64 + 64 * 128 + 128 * 256 + 256 * 512 + 512 * 7) + 2 * (
+        128 + 256 + 512
+    )
+    assert count(method.nets["D_V"]) == d_v == 11_253_504
+
+
+def test_paper_size_shapes() -> None:
+    method = MoCoGAN()
+    videos = method.generate(method.codes(2, torch.Generator().manual_seed(0)))
+    assert videos.shape == (2, 3, 16, 64, 64)
+    assert videos.abs().max() <= 1
+    assert method.nets["D_V"](videos).shape == (2, 1)
+    assert method.nets["D_I"](videos[:, :, 0]).shape == (2, 1, 4, 4)
+
+
+def test_any_length_and_fixed_content() -> None:
+    method = small()
+    codes = method.codes(3, torch.Generator().manual_seed(1), frames=11)
+    assert method.generate(codes).shape == (3, 3, 11, 16, 16)
+    # Same motion code, different content → different videos; same both → same video.
+    other = dict(codes, z_C=torch.randn(3, 6))
+    method.nets["G"].eval()
+    assert not torch.allclose(method.generate(codes), method.generate(other))
+    assert torch.equal(method.generate(codes), method.generate(codes))
+
+
+def test_motion_generator_is_recurrent() -> None:
+    torch.manual_seed(0)
+    rm = MotionGenerator(dim_z_motion=4)
+    eps = torch.randn(2, 6, 4)
+    changed = eps.clone()
+    changed[:, 2] += 1  # input at step k=2 (output index 1)
+    z, z2 = rm(eps), rm(changed)
+    assert z.shape == (2, 5, 4)
+    assert torch.equal(z[:, 0], z2[:, 0])  # the past is unaffected
+    assert not torch.allclose(z[:, 1:], z2[:, 1:])  # the future carries the change
+    assert torch.equal(
+        z[:, 0], rm.cell(eps[:, 1], eps[:, 0])
+    )  # h^(1) = GRU(ε^(1), h^(0))
+
+
+def test_category_enters_the_gru_input() -> None:
+    method = small(dim_z_category=3)
+    assert method.nets["G"].motion.cell.input_size == 4 + 3
+    codes = method.codes(2, torch.Generator().manual_seed(0))
+    method.nets["G"].eval()
+    a = method.generate(codes)
+    b = method.generate(dict(codes, z_A=(codes["z_A"] + 1) % 3))
+    assert not torch.allclose(a, b)
+
+
+def test_sample_frames_takes_frames_of_each_clip() -> None:
+    videos = torch.arange(2 * 5).float().view(2, 1, 5, 1, 1).expand(2, 1, 5, 2, 2)
+    frames = sample_frames(videos, 1, torch.Generator().manual_seed(0))
+    assert frames.shape == (2, 1, 2, 2)
+    assert frames[0, 0, 0, 0].item() in range(5)
+    assert frames[1, 0, 0, 0].item() in range(5, 10)
+    three = sample_frames(videos, 3, torch.Generator().manual_seed(0))[:, 0, 0, 0]
+    assert three.shape == (6,)
+    assert len(set(three[:3].tolist())) == 3 and set(three[:3].tolist()) <= set(
+        range(5)
+    )
+    assert set(three[3:].tolist()) <= set(range(5, 10))
+    every = sample_frames(videos, 5)[:, 0, 0, 0]
+    assert sorted(every.tolist()) == list(range(10))
+
+
+@pytest.mark.parametrize("loss", ["bce", "hinge"])
+def test_train_step_updates_every_network(loss: str) -> None:
+    method = small(dim_z_category=3, loss=loss, ema_decay=0.5)
+    before = {
+        n: [p.clone() for p in net.parameters()] for n, net in method.nets.items()
+    }
+    batch = {
+        "video": torch.rand(4, 3, 6, 16, 16) * 2 - 1,
+        "action": torch.tensor([0, 1, 2, 0]),
+    }
+    scalars = method.train_step(batch, 0)
+    assert set(scalars) == {
+        "d_image",
+        "d_video",
+        "g_image",
+        "g_video",
+        "d_info",
+        "g_info",
+    }
+    assert all(torch.isfinite(torch.tensor(v)) for v in scalars.values())
+    for name, net in method.nets.items():
+        moved = any(
+            not torch.equal(a, b)
+            for a, b in zip(before[name], net.parameters(), strict=True)
+        )
+        assert moved, name
+
+
+def test_bad_configs_name_the_allowed_values() -> None:
+    with pytest.raises(
+        ValueError, match="resolution must be a power of two >= 16, got 48"
+    ):
+        MoCoGANConfig(resolution=48)
+    with pytest.raises(ValueError, match=r"D_V needs frames >= 13 at resolution 64"):
+        MoCoGANConfig(frames=8)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        MoCoGANConfig(loss="wgan")
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+        MoCoGANConfig(ema_decay=1.0)

@@ -1,0 +1,1 @@
+"""Metrics; each metric name carries its protocol (DESIGN.md, "Rules")."""

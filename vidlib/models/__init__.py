@@ -1,0 +1,1 @@
+"""One module per paper: networks, losses and the update rule (``Method``)."""
