@@ -1,0 +1,53 @@
+"""Smoke runs: every notebook executes end to end at its default (smoke) parameters.
+
+Runs go through ``vidlib.book.run`` into ``_runs/smoke`` (cached by inputs hash), so the
+nbval and smoke-book steps of ``make test`` reuse them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vidlib import book
+from vidlib.data.shapes import ACTIONS, BACKGROUNDS, COLORS, SHAPES
+
+
+@pytest.fixture(scope="module")
+def smoke() -> dict[str, dict]:
+    return {slug: book.run(slug, "smoke") for slug in book.slugs()}
+
+
+def run_dir(results: dict) -> Path:
+    return Path(results["notebook"]).resolve().parent
+
+
+def test_every_notebook_has_a_smoke_run_with_provenance(smoke: dict[str, dict]) -> None:
+    assert set(smoke) >= {"shapes", "mocogan"}
+    for slug, results in smoke.items():
+        assert results["slug"] == slug
+        assert results["profile"] == "smoke"
+        assert results["git_sha"]
+        assert results["versions"]["torch"].startswith("2.13.0")
+        assert results["inputs_hash"]
+        for metric in results["metrics"].values():
+            assert metric["protocol"]
+
+
+def test_shapes_smoke_run(smoke: dict[str, dict]) -> None:
+    metrics = smoke["shapes"]["metrics"]
+    expected = len(SHAPES) * len(COLORS) * len(BACKGROUNDS) * len(ACTIONS)
+    assert metrics["combinations"]["value"] == expected
+    assert metrics["render_clips_per_second"]["value"] > 0
+
+
+def test_mocogan_smoke_run(smoke: dict[str, dict]) -> None:
+    results = smoke["mocogan"]
+    folder = run_dir(results)
+    assert (folder / results["artifacts"]["checkpoint"]).is_file()
+    assert list((folder / results["artifacts"]["samples"]).glob("*.gif"))
+    metrics = results["metrics"]
+    assert 0 <= metrics["mfd_fake"]["value"] <= 1
+    assert metrics["mfd_real"]["value"] > 0.005  # Shapes clips move
+    assert metrics["train_seconds_per_step"]["value"] > 0
