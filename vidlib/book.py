@@ -597,6 +597,7 @@ def build(
             if "injected-parameters" in cell["metadata"].get("tags", []):
                 cell["source"] = "".join(cell["source"]).replace(f"{ROOT}{os.sep}", "")
         (staged / f"{slug}.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
+    vendor_mathjax()
     out = Path(out or ROOT).resolve()
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "--toc"]
@@ -607,6 +608,20 @@ def build(
         raise RunFailed("jupyter-book build failed (warnings are errors); see above")
     print(f"HTML: {_show(out / '_build' / 'html' / 'index.html')}")
     return out / "_build" / "html"
+
+
+def vendor_mathjax() -> Path:
+    """Copy MathJax 2 (from the jupyter-server-mathjax wheel) into ``_vendor/mathjax``.
+
+    ``_config.yml`` points Sphinx at it, so equations render without the internet.
+    """
+    import jupyter_server_mathjax
+
+    target = ROOT / "_vendor" / "mathjax"
+    if not (target / "MathJax.js").is_file():
+        source = Path(jupyter_server_mathjax.__file__).parent / "static"
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    return target
 
 
 def list_runs(out_root: Path | None = None) -> list[tuple[str, str, str, str]]:
