@@ -18,7 +18,7 @@ import math
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -373,7 +373,3 @@ def _truncate_scalars(out_dir: Path, step: int) -> None:
     tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
     tmp.replace(path)
 
-
-def train_config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    """The TrainConfig as primitives (for results JSON)."""
-    return asdict(cfg)
