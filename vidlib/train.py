@@ -372,4 +372,3 @@ def _truncate_scalars(out_dir: Path, step: int) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
     tmp.replace(path)
-
