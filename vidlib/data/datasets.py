@@ -149,6 +149,14 @@ class VideoDataset(torch.utils.data.Dataset):
             self.skipped |= {
                 self.sources[i].path: why for i, why in self.cache.bad.items()
             }
+            shortest = sampler.span(sampler.steps[0])
+            for i, length in enumerate(self.cache.lengths):
+                if i not in self.cache.bad and length < shortest:
+                    self._skip(
+                        self.sources[i].path,
+                        f"{self.sources[i].path}: {length} frames, shorter than a "
+                        f"clip ({shortest} frames)",
+                    )
 
     def _cache_description(self) -> dict:
         return {
