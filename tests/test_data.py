@@ -448,3 +448,17 @@ def test_bad_files_inside_a_dataset_are_warned_skipped_and_counted(
         assert all(
             torch.equal(cached[i]["video"], items[i]["video"]) for i in range(len(data))
         )
+
+
+@pytest.mark.parametrize("count", [0, 1000])
+def test_wrong_container_frame_counts_fall_back_to_full_decoding(
+    roots: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    cached = open_dataset(
+        "uva-nemo", roots["uva-nemo"], frames=4, resolution=16, cache_dir=tmp_path
+    )
+    frames = property(lambda stream: count)  # what the container claims
+    monkeypatch.setattr("av.video.stream.VideoStream.frames", frames)
+    plain = open_dataset("uva-nemo", roots["uva-nemo"], frames=4, resolution=16)
+    for i in range(len(plain)):
+        assert torch.equal(plain[i]["video"], cached[i]["video"])

@@ -9,7 +9,10 @@ Item ``index`` is a pure function of ``(seed, index)``: the random clip start an
 temporal step come from ``np.random.default_rng([seed, index])``; horizontal flips
 (Weizmann) double the dataset (the second half is mirrored) as in G3AN/AVLAE, and
 ``clips_per_video`` > 1 repeats the list so that one epoch sees several clips of each
-video. A resumed training run therefore sees exactly the same data.
+video. A resumed training run therefore sees exactly the same data. Video files are
+decoded only up to the last frame of the clip, trusting the container's frame count
+(the whole file is decoded when the count is missing or too large); the cache and
+on-the-fly decoding give identical items whenever that count is right.
 
 Bad files inside a dataset (unreadable, truncated, shorter than the clip, frames of
 mixed sizes) are skipped with a warning naming each file; the item falls back to the
@@ -183,31 +186,30 @@ class VideoDataset(torch.utils.data.Dataset):
         labels = dict(self.sources[variant % len(self.sources)].labels)
         return labels | ({"flipped": variant // len(self.sources)} if self.flip else {})
 
-    def _clip(self, source: int, rng: np.random.Generator) -> np.ndarray:
-        """A preprocessed clip ``(T, H, W, 3)`` uint8 of source ``source``."""
+    def _clip(self, source: int, key: list[int]) -> np.ndarray:
+        """A preprocessed clip ``(T, H, W, 3)`` uint8 of source ``source``, its frames
+        drawn with ``np.random.default_rng(key)``."""
+        src = self.sources[source]
+
+        def choose(length: int) -> np.ndarray:
+            try:
+                return self.sampler(length, np.random.default_rng(key))
+            except ValueError as error:
+                raise VideoReadError(f"{src.path}: {error}") from error
+
         if self.cache is not None:
             video = self.cache[source]
             if video is None:
                 raise VideoReadError(self.cache.bad[source])
-            try:
-                return np.asarray(video[self.sampler(len(video), rng)])
-            except ValueError as error:
-                raise VideoReadError(f"{self.sources[source].path}: {error}") from error
-        src = self.sources[source]
-        if src.kind == "frames":  # read only the sampled frames
+            return np.asarray(video[choose(len(video))])
+        if src.kind == "frames":  # read only the chosen frames
             files = [Path(f) for f in src.files] or frame_files(src.path)
             files = files[: self.max_frames]
-            try:
-                chosen = self.sampler(len(files), rng)
-            except ValueError as error:
-                raise VideoReadError(f"{src.path}: {error}") from error
-            return self.preprocess(read_frames([files[i] for i in chosen]))
+            return self.preprocess(read_frames([files[i] for i in choose(len(files))]))
+        if src.kind == "video":  # decode up to the last chosen frame only
+            return self.preprocess(read_video(src.path, self.max_frames, choose))
         video = load_source(src, self.max_frames)
-        try:
-            chosen = self.sampler(len(video), rng)
-        except ValueError as error:
-            raise VideoReadError(f"{src.path}: {error}") from error
-        return self.preprocess(video[chosen])
+        return self.preprocess(video[choose(len(video))])
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
@@ -215,9 +217,8 @@ class VideoDataset(torch.utils.data.Dataset):
         variant = index % self.variants
         for attempt in range(len(self.sources)):
             source = (variant + attempt) % len(self.sources)
-            rng = np.random.default_rng([self.seed, index])
             try:
-                clip = self._clip(source, rng)
+                clip = self._clip(source, [self.seed, index])
             except VideoReadError as error:
                 self._skip(self.sources[source].path, str(error))
                 continue
@@ -244,7 +245,7 @@ class VideoDataset(torch.utils.data.Dataset):
         Returns ``{path: reason}`` of the bad files."""
         for i, src in enumerate(tqdm(self.sources, desc="check", disable=not progress)):
             try:
-                self._clip(i, np.random.default_rng([self.seed, i]))
+                self._clip(i, [self.seed, i])
             except VideoReadError as error:
                 self._skip(src.path, str(error))
         if self.skipped:

@@ -8,7 +8,7 @@ bundles FFmpeg (torchvision >= 0.28 has no video I/O). Every failure raises
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import av
@@ -23,27 +23,73 @@ class VideoReadError(ValueError):
     """A video, frame folder or image strip that cannot be read as expected."""
 
 
-def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
+def read_video(
+    path: str | Path,
+    max_frames: int | None = None,
+    choose: Callable[[int], Sequence[int]] | None = None,
+) -> np.ndarray:
     """Decode the first video stream of ``path`` (any FFmpeg format) into
-    ``(T, H, W, 3)`` uint8; stop after ``max_frames`` frames when given."""
+    ``(T, H, W, 3)`` uint8: all frames, or the first ``max_frames``.
+
+    With ``choose`` (a pure function of the video's length), only the frames
+    ``choose(length)`` (increasing indices) are returned. ``length`` comes from the
+    container's frame count (capped at ``max_frames``) and decoding stops after the
+    last chosen frame; when the container gives no count, or the file ends early,
+    the whole video is decoded and ``choose`` gets the decoded length.
+    """
     path = Path(path)
-    frames = []
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoReadError(f"{path}: no video stream")
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if max_frames is not None and len(frames) >= max_frames:
-                    break
-    except (av.FFmpegError, OSError) as error:
-        raise VideoReadError(
-            f"{path}: cannot decode video ({error}); expected a readable video file "
-            f"such as {', '.join(VIDEO_SUFFIXES)}"
-        ) from error
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        length = min(stream.frames, max_frames or stream.frames)
+        wanted = list(choose(length)) if choose is not None and length > 0 else None
+        frames = _decode(path, container, wanted, max_frames)
+    if wanted is not None and len(frames) == len(wanted):
+        return np.stack(frames)
+    if wanted is not None:
+        with _open(path) as container:
+            frames = _decode(path, container, None, max_frames)
     if not frames:
         raise VideoReadError(f"{path}: the video has no decodable frames")
-    return np.stack(frames)
+    video = np.stack(frames)
+    return video if choose is None else video[list(choose(len(video)))]
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as error:
+        raise VideoReadError(
+            f"{path}: cannot open video ({error}); expected a readable video file "
+            f"such as {', '.join(VIDEO_SUFFIXES)}"
+        ) from error
+    if not container.streams.video:
+        container.close()
+        raise VideoReadError(f"{path}: no video stream")
+    container.streams.video[0].thread_type = "SLICE"  # cheap for short reads
+    return container
+
+
+def _decode(
+    path: Path,
+    container: av.container.InputContainer,
+    wanted: Sequence[int] | None,
+    max_frames: int | None,
+) -> list[np.ndarray]:
+    """Frames ``wanted`` (all when None, at most ``max_frames``) as RGB arrays."""
+    last = wanted[-1] + 1 if wanted else max_frames
+    chosen = set(wanted) if wanted is not None else None
+    frames = []
+    try:
+        for t, frame in enumerate(container.decode(video=0)):
+            if chosen is None or t in chosen:
+                frames.append(frame.to_ndarray(format="rgb24"))
+            if last is not None and t + 1 >= last:
+                break
+    except (av.FFmpegError, OSError) as error:
+        raise VideoReadError(
+            f"{path}: cannot decode video ({error}); the file may be truncated"
+        ) from error
+    return frames
 
 
 def read_image(path: str | Path) -> np.ndarray:
