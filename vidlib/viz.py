@@ -9,12 +9,13 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 
 import numpy as np
 import torch
 from einops import rearrange
-from IPython.display import Image
+from IPython.display import HTML, Image
 from matplotlib import pyplot as plt
 from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
@@ -158,3 +159,20 @@ def flow_wheel(size: int = 64) -> np.ndarray:
     outside = np.hypot(x - radius, y - radius) > radius
     wheel[outside] = 255
     return wheel
+
+
+def html_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> HTML:
+    """A plain HTML table for notebook output (the book renders markdown output as
+    CommonMark, which has no tables); cells are escaped ``str``-s."""
+
+    def row(cells: Sequence[object], tag: str) -> str:
+        return (
+            "<tr>"
+            + "".join(f"<{tag}>{escape(str(c))}</{tag}>" for c in cells)
+            + "</tr>"
+        )
+
+    body = "".join(row(r, "td") for r in rows)
+    return HTML(
+        f"<table><thead>{row(header, 'th')}</thead><tbody>{body}</tbody></table>"
+    )
