@@ -30,7 +30,7 @@ from vidlib.data.video import (
     write_gif,
     write_video,
 )
-from vidlib.train import StepBatchSampler
+from vidlib.train import StepBatchSampler, fit
 
 
 @pytest.fixture(scope="module")
@@ -462,3 +462,25 @@ def test_wrong_container_frame_counts_fall_back_to_full_decoding(
     plain = open_dataset("uva-nemo", roots["uva-nemo"], frames=4, resolution=16)
     for i in range(len(plain)):
         assert torch.equal(plain[i]["video"], cached[i]["video"])
+
+
+def test_fit_resumes_bit_identically_on_a_real_dataset_loader(
+    roots: dict, tmp_path: Path
+) -> None:
+    from test_train import Regression, build, config, weights
+
+    def data() -> VideoDataset:  # random starts, steps and flips: all per index
+        return open_dataset(
+            "weizmann", roots["weizmann"], frames=4, resolution=16, clips_per_video=2
+        )
+
+    straight = build(Regression)
+    fit(straight, data(), config(tmp_path / "straight", steps=6))
+    fit(build(Regression), data(), config(tmp_path / "split", steps=3))
+    resumed = build(Regression)
+    torch.manual_seed(12345)
+    assert fit(resumed, data(), config(tmp_path / "split", steps=6)).status == "resumed"
+    a, b = weights(straight), weights(resumed)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    logs = [(tmp_path / d / "scalars.jsonl").read_text() for d in ("straight", "split")]
+    assert logs[0] == logs[1]
