@@ -10,15 +10,13 @@ import torch
 from PIL import Image
 
 from vidlib.data import fixtures as fx
-from vidlib.data.datasets import (
-    RECIPES,
+from vidlib.data.datasets import RECIPES, VideoDataset, open_dataset
+from vidlib.data.layouts import (
     SPRITES_ACTIONS,
     SPRITES_DIRECTIONS,
     WEIZMANN_ACTIONS,
     WEIZMANN_PERSONS,
     DatasetLayoutError,
-    VideoDataset,
-    open_dataset,
 )
 from vidlib.data.transforms import Preprocess
 from vidlib.data.video import (

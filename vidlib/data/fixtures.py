@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidlib.data.datasets import (
+from vidlib.data.layouts import (
     MUG_EXPRESSIONS,
     SPRITES_ACTIONS,
     SPRITES_DIRECTIONS,
