@@ -228,3 +228,30 @@ def test_batches_cover_each_epoch_once_and_depend_only_on_seed_and_step() -> Non
 def test_bad_train_config_is_refused() -> None:
     with pytest.raises(ValueError, match="TrainConfig.steps must be a positive int"):
         TrainConfig(out_dir="x", steps=0, batch_size=2)
+
+
+class MixedRegression(Regression):
+    """Fits the video half of a mixed batch; records what each step received."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, int]] = []  # (videos, images) per step
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        videos, images = batch["videos"], batch["images"]
+        assert images is None or images["video"].shape[2] == 1
+        self.seen.append(
+            tuple(0 if b is None else b["video"].shape[0] for b in (videos, images))
+        )
+        return super().train_step(videos, step) if videos else {"loss": 0.0}
+
+
+def test_fit_batches_mixed_images_and_videos_with_the_datasets_collate(tmp_path):
+    from vidlib.data.mixed import MixedImagesVideos
+
+    method = MixedRegression()
+    data = MixedImagesVideos(NoiseVideos(), image_fraction=0.5, seed=0)
+    cfg = TrainConfig(out_dir=str(tmp_path), steps=3, batch_size=8, progress=False)
+    fit(method, data, cfg)
+    assert len(method.seen) == 3 and all(v + i == 8 for v, i in method.seen)
+    assert sum(i for _, i in method.seen) > 0 and sum(v for v, _ in method.seen) > 0

@@ -184,6 +184,7 @@ def fit(method: Method, data: Dataset, cfg: TrainConfig) -> FitResult:
         data,
         batch_sampler=StepBatchSampler(len(data), cfg.batch_size, cfg.seed, start),
         num_workers=cfg.num_workers,
+        collate_fn=getattr(data, "collate_fn", None),  # e.g. MixedImagesVideos
         generator=torch.Generator(),  # keep the global RNG untouched by the loader
         pin_memory=device.type == "cuda",
     )
@@ -254,11 +255,13 @@ def read_scalars(out_dir: Path) -> list[dict[str, float]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
-def _to_device(batch: dict, device: torch.device) -> dict:
-    return {
-        key: value.to(device, non_blocking=True) if torch.is_tensor(value) else value
-        for key, value in batch.items()
-    }
+def _to_device(batch: Any, device: torch.device) -> Any:
+    """Tensors in ``batch`` (nested dicts too, as ``collate_mixed`` makes) on device."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {key: _to_device(value, device) for key, value in batch.items()}
+    return batch
 
 
 def _check_finite(scalars: dict[str, float], step: int, ckpt_dir: Path) -> None:

@@ -6,7 +6,8 @@ with probability ``image_fraction``, one random frame of the wrapped item as an 
 (a video with ``T == 1``), else the video itself; both choices are a pure function of
 ``(seed, index)``. (The paper splits by video and keeps every frame of the broken-up
 half; a coin per item gives the same 1:1 mixture in expectation.) Images and videos
-do not stack into one tensor, so batch them with :func:`collate_mixed`.
+do not stack into one tensor, so batch them with :func:`collate_mixed` (which
+``vidlib.train.fit`` picks up as the dataset's ``collate_fn``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class MixedImagesVideos(Dataset):
 
     def __len__(self) -> int:
         return len(self.dataset)
+
+    @staticmethod
+    def collate_fn(items: Sequence[dict]) -> dict[str, dict | None]:
+        """What :func:`vidlib.train.fit` batches with: :func:`collate_mixed`."""
+        return collate_mixed(items)
 
     def __getitem__(self, index: int) -> dict:
         item = dict(self.dataset[index])
