@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from vidlib.metrics.judges import Judges
+from vidlib.metrics.judges import Judges, cpu_threads
 from vidlib.train import Method
 
 CODE_EFFECT_PROTOCOL = (
@@ -228,7 +228,7 @@ def probe_leakage(
         loss.backward()
         return loss
 
-    with torch.enable_grad():
+    with torch.enable_grad(), cpu_threads(1):  # tiny: a second thread only waits
         opt.step(closure)
     with torch.no_grad():
         accuracy = (logits(x_test).argmax(dim=1) == y_test).double().mean().item()

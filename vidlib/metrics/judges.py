@@ -10,9 +10,11 @@
   factor (``shape``, ``color``, ``background`` with more than one value in the
   config) on single frames; their logits are averaged over the frames of a clip.
 
-The action judge sees frames shrunk to at most ``ACTION_RESOLUTION`` pixels, the
-appearance judges to at most ``APPEARANCE_RESOLUTION`` (area average), so 64×64 clips
-cost little more than 32×32 ones. Their penultimate activations, averaged over space
+The action judge sees frames shrunk to at most ``ACTION_RESOLUTION`` pixels, the shape
+judge to at most ``SHAPE_RESOLUTION``, the colour and background judges to at most
+``ACTION_RESOLUTION`` (area average), and the appearance judges look at most at
+``APPEARANCE_FRAMES`` evenly spaced frames, so 64×64×16 clips cost little more than
+32×32×8 ones. Their penultimate activations, averaged over space
 (and frames), concatenated, are the clip ``features`` for Fréchet and kernel
 distances; metrics computed with them are named after ``Judges.protocol``
 (``fd_judge_...``), never FID/FVD.
@@ -44,12 +46,14 @@ from tqdm.auto import tqdm
 from vidlib.checkpoint import config_hash, save_checkpoint
 from vidlib.data.shapes import ACTIONS, ShapesConfig, ShapesVideos, label_names
 
-JUDGES_VERSION = 1
+JUDGES_VERSION = 2
 """Bump when the networks or the training change: old caches are then ignored."""
-APPEARANCE_RESOLUTION = 32
-"""Frames larger than this are area-averaged down to it for the appearance judge."""
+SHAPE_RESOLUTION = 32
+"""Frames larger than this are area-averaged down to it for the shape judge."""
 ACTION_RESOLUTION = 16
-"""Frames larger than this are area-averaged down to it for the action judge."""
+"""... for the action, colour and background judges."""
+APPEARANCE_FRAMES = 8
+"""The appearance judges look at most at this many evenly spaced frames of a clip."""
 APPEARANCE_FACTORS: tuple[str, ...] = ("shape", "color", "background")
 _CONFIG_FIELDS = {"shape": "shapes", "color": "colors", "background": "backgrounds"}
 NEGATIVE_LOGIT = -1e4
@@ -155,16 +159,20 @@ class FrameJudge(nn.Module):
     shape head at chance for hundreds of steps.
     """
 
-    def __init__(self, n_classes: int, width: int) -> None:
+    def __init__(self, n_classes: int, width: int, resolution: int) -> None:
         super().__init__()
         w = width
+        self.resolution = resolution
         self.body = _conv_body((3, w, 2 * w, 4 * w))
         self.head = nn.Linear(8 * w, n_classes)
 
     def frame_features(self, videos: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, T, H, W)`` -> ``(B, T, 8w)``."""
-        b = videos.shape[0]
-        videos = _shrink(videos, APPEARANCE_RESOLUTION)
+        """``(B, 3, T, H, W)`` -> ``(B, min(T, APPEARANCE_FRAMES), 8w)``."""
+        b, t = videos.shape[0], videos.shape[2]
+        if t > APPEARANCE_FRAMES:
+            index = torch.linspace(0, t - 1, APPEARANCE_FRAMES).round().long()
+            videos = videos[:, :, index.to(videos.device)]
+        videos = _shrink(videos, self.resolution)
         maps = self.body(rearrange(videos, "b c t h w -> (b t) c h w"))
         pooled = torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1)
         return rearrange(pooled, "(b t) d -> b t d", b=b)
@@ -177,12 +185,14 @@ class FrameJudge(nn.Module):
 
 
 def appearance_judges(config: ShapesConfig, width: int) -> nn.ModuleDict:
-    """A ``FrameJudge`` per judged factor: ``width`` for shape, a quarter for others."""
+    """A ``FrameJudge`` per judged factor: shape gets ``width`` and
+    ``SHAPE_RESOLUTION``, colour and background a quarter and ``ACTION_RESOLUTION``."""
     return nn.ModuleDict(
         {
             f: FrameJudge(
                 len(getattr(config, _CONFIG_FIELDS[f])),
                 width if f == "shape" else max(4, width // 4),
+                SHAPE_RESOLUTION if f == "shape" else ACTION_RESOLUTION,
             )
             for f in judged_factors(config)
         }
@@ -266,22 +276,37 @@ class Judges:
             for f, net in self.appearance.items()
         }
 
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        x = _shrink(x, SHAPE_RESOLUTION)  # once for every net (each shrinks further)
+        action = self.action.features(x)
+        features, logits = [action], {"action": self.action.head(action)}
+        for f, net in self.appearance.items():
+            per_frame = net.frame_features(x)
+            features.append(per_frame.mean(dim=1))
+            logits[f] = net.head(per_frame).mean(dim=1)
+        return torch.cat(features, dim=1), logits
+
+    def judge(
+        self, videos: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One pass over every net: ``features (B, D)`` and global logits
+        ``{"action": (B, len(ACTIONS)), factor: (B, n_global_values)}``."""
+        parts = self._batched(videos, self._forward)
+        features = torch.cat([p[0] for p in parts])
+        logits = {
+            key: self._to_global(key, torch.cat([p[1][key] for p in parts]))
+            for key in parts[0][1]
+        }
+        return features, logits
+
     def predict(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"action": (B,), factor: (B,)}`` predicted global label indices."""
-        logits = {"action": self.action_logits(videos)} | self.appearance_logits(videos)
-        return {k: v.argmax(dim=1) for k, v in logits.items()}
+        return {k: v.argmax(dim=1) for k, v in self.judge(videos)[1].items()}
 
     def features(self, videos: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, T, H, W)`` -> ``(B, D)`` clip features (action ‖ each factor)."""
-        parts = self._batched(
-            videos,
-            lambda x: torch.cat(
-                [self.action.features(x)]
-                + [net.features(x) for net in self.appearance.values()],
-                dim=1,
-            ),
-        )
-        return torch.cat(parts)
+        """``(B, 3, T, H, W)`` -> ``(B, D)`` clip features: the action judge's
+        ``4 * width`` then each appearance judge's ``8 * its width``."""
+        return self.judge(videos)[0]
 
 
 def _labels(batch: dict, index: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -328,7 +353,7 @@ def train_judges(
     frames = torch.Generator().manual_seed(seed)
     for _, batch in bar:
         labels = _labels(batch, index)
-        videos = batch["video"]
+        videos = _shrink(batch["video"], SHAPE_RESOLUTION)  # as in Judges._forward
         loss = F.cross_entropy(action(videos), labels["action"])
         some = torch.randint(config.frames, (training.frames,), generator=frames)
         for f, net in appearance.items():
