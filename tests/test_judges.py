@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -101,12 +102,16 @@ def test_damaged_cache_file_is_named_and_retrained(tmp_path: Path) -> None:
     first = load_judges(tiny, cache_dir=tmp_path, steps=2, progress=False)
     path = tmp_path / first.key / "judges.pt"
     path.write_bytes(b"not a checkpoint")
-    with pytest.warns(UserWarning, match=f"judges cache {path} cannot be used"):
+    named = re.escape(f"judges cache {path} cannot be used")
+    with pytest.warns(UserWarning, match=named):
         second = load_judges(tiny, cache_dir=tmp_path, steps=2, progress=False)
     assert second.accuracy == first.accuracy  # deterministic retraining
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the rewritten cache loads cleanly
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         load_judges(tiny, cache_dir=tmp_path, steps=2, progress=False)
+    messages = [str(w.message) for w in caught]
+    assert not any("cannot be used" in m for m in messages)  # rewritten: loads
+    assert any("below 0.9" in m for m in messages)  # 2 steps: weak judges, said so
 
 
 def test_configs_without_motion_are_refused() -> None:

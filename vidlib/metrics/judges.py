@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +57,8 @@ APPEARANCE_FRAMES = 8
 """The appearance judges look at most at this many evenly spaced frames of a clip."""
 APPEARANCE_FACTORS: tuple[str, ...] = ("shape", "color", "background")
 _CONFIG_FIELDS = {"shape": "shapes", "color": "colors", "background": "backgrounds"}
+WEAK_ACCURACY = 0.9
+"""``load_judges`` warns when a judge's test accuracy is below this."""
 NEGATIVE_LOGIT = -1e4
 """Logit of the global classes that the config does not contain (never predicted)."""
 
@@ -73,8 +76,10 @@ class JudgeTraining:
 
 
 def default_steps(config: ShapesConfig) -> int:
-    """Training steps used when ``load_judges(steps=None)``: more for bigger clips."""
-    return 300 if config.resolution * config.frames <= 16 * 8 else 400
+    """Training steps when ``load_judges(steps=None)``: 400 with orbit, pulse or more
+    than three shapes (the harder classes), else 200 (see the measured accuracies)."""
+    hard = {"orbit", "pulse"} & set(config.actions) or len(config.shapes) > 3
+    return 400 if hard else 200
 
 
 @contextmanager
@@ -426,15 +431,23 @@ def load_judges(
     path = folder / "judges.pt"
     if path.exists():
         try:
-            return _read(path, config, training, key)
+            judges = _read(path, config, training, key)
         except Exception as error:  # noqa: BLE001 (any damage: retrain)
             warnings.warn(
                 f"judges cache {path} cannot be used ({type(error).__name__}: "
                 f"{error}); retraining the judges and overwriting it",
                 stacklevel=2,
             )
+        else:
+            return _warn_if_weak(judges)
+    wall, cpu = time.perf_counter(), time.process_time()
     with cpu_threads(1):
         judges = train_judges(config, training, seed, key, progress)
+    seconds = {
+        "train_wall_s": round(time.perf_counter() - wall, 1),
+        "train_cpu_s": round(time.process_time() - cpu, 1),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
     payload = {
         "nets": {
             "action": judges.action.state_dict(),
@@ -445,7 +458,20 @@ def load_judges(
         "config_hash": key,
     }
     save_checkpoint(path, payload)
-    _write_json(folder / "accuracy.json", {"accuracy": judges.accuracy, **record})
+    _write_json(
+        folder / "accuracy.json", {"accuracy": judges.accuracy, **seconds, **record}
+    )
+    return _warn_if_weak(judges)
+
+
+def _warn_if_weak(judges: Judges) -> Judges:
+    weak = {k: v for k, v in judges.accuracy.items() if v < WEAK_ACCURACY}
+    if weak:
+        warnings.warn(
+            f"judges {judges.protocol} have test accuracy below {WEAK_ACCURACY}: "
+            f"{weak}; train longer (load_judges(steps=...)) before trusting them",
+            stacklevel=3,
+        )
     return judges
 
 
