@@ -66,6 +66,18 @@ def test_predictions_are_global_labels_of_unseen_clips(smoke_judges: Judges) -> 
     assert torch.isfinite(features).all()
 
 
+def test_frame_features_are_the_appearance_part_of_clip_features(
+    smoke_judges: Judges,
+) -> None:
+    """A static clip: the frame average of the appearance features is the frame's."""
+    frame = ShapesVideos(SMOKE, size=3, split="test")[2]["video"][:, 0]  # (3, H, W)
+    static = frame[None, :, None].expand(1, 3, SMOKE.frames, 16, 16)
+    per_frame = smoke_judges.frame_features(frame[None])
+    clip = smoke_judges.features(static)
+    assert per_frame.shape == (1, clip.shape[1] - smoke_judges.action.head.in_features)
+    torch.testing.assert_close(clip[:, -per_frame.shape[1] :], per_frame)
+
+
 def test_wrong_video_size_is_named(smoke_judges: Judges) -> None:
     with pytest.raises(ValueError, match=r"take videos \(B, 3, 6, 16, 16\)"):
         smoke_judges.predict(torch.zeros(2, 3, 8, 32, 32))

@@ -10,14 +10,13 @@
   factor (``shape``, ``color``, ``background`` with more than one value in the
   config) on single frames; their logits are averaged over the frames of a clip.
 
-The action judge sees frames shrunk to at most ``ACTION_RESOLUTION`` pixels, the shape
-judge to at most ``SHAPE_RESOLUTION``, the colour and background judges to at most
-``ACTION_RESOLUTION`` (area average), and the appearance judges look at most at
-``APPEARANCE_FRAMES`` evenly spaced frames, so 64×64×16 clips cost little more than
-32×32×8 ones. Their penultimate activations, averaged over space
-(and frames), concatenated, are the clip ``features`` for Fréchet and kernel
-distances; metrics computed with them are named after ``Judges.protocol``
-(``fd_judge_...``), never FID/FVD.
+The action and background judges see frames shrunk to at most ``ACTION_RESOLUTION``
+pixels, the shape and colour judges to at most ``APPEARANCE_RESOLUTION`` (area
+average), and the appearance judges look at most at ``APPEARANCE_FRAMES`` evenly spaced
+frames, so 64×64×16 clips cost little more than 32×32×8 ones. Their penultimate
+activations, averaged over space (and frames), concatenated, are the clip
+``features`` for Fréchet and kernel distances; metrics computed with them are named
+after ``Judges.protocol`` (``fd_judge_...``), never FID/FVD.
 
 The weights and the test accuracy are cached atomically under
 ``<cache_dir>/<hash>/judges.pt`` (accuracy also in ``accuracy.json`` beside it), keyed
@@ -47,12 +46,12 @@ from tqdm.auto import tqdm
 from vidlib.checkpoint import config_hash, save_checkpoint
 from vidlib.data.shapes import ACTIONS, ShapesConfig, ShapesVideos, label_names
 
-JUDGES_VERSION = 2
+JUDGES_VERSION = 3
 """Bump when the networks or the training change: old caches are then ignored."""
-SHAPE_RESOLUTION = 32
-"""Frames larger than this are area-averaged down to it for the shape judge."""
+APPEARANCE_RESOLUTION = 32
+"""Frames larger than this are area-averaged down to it for shape and colour."""
 ACTION_RESOLUTION = 16
-"""... for the action, colour and background judges."""
+"""... for the action and background judges (colour at 16 px: 98% at 64x64x16)."""
 APPEARANCE_FRAMES = 8
 """The appearance judges look at most at this many evenly spaced frames of a clip."""
 APPEARANCE_FACTORS: tuple[str, ...] = ("shape", "color", "background")
@@ -190,14 +189,15 @@ class FrameJudge(nn.Module):
 
 
 def appearance_judges(config: ShapesConfig, width: int) -> nn.ModuleDict:
-    """A ``FrameJudge`` per judged factor: shape gets ``width`` and
-    ``SHAPE_RESOLUTION``, colour and background a quarter and ``ACTION_RESOLUTION``."""
+    """A ``FrameJudge`` per judged factor: shape gets ``width``, colour and background
+    a quarter; background sees ``ACTION_RESOLUTION``, the others
+    ``APPEARANCE_RESOLUTION``."""
     return nn.ModuleDict(
         {
             f: FrameJudge(
                 len(getattr(config, _CONFIG_FIELDS[f])),
                 width if f == "shape" else max(4, width // 4),
-                SHAPE_RESOLUTION if f == "shape" else ACTION_RESOLUTION,
+                ACTION_RESOLUTION if f == "background" else APPEARANCE_RESOLUTION,
             )
             for f in judged_factors(config)
         }
@@ -244,9 +244,9 @@ class Judges:
             for f in self.factors
         }
 
-    def _check(self, videos: torch.Tensor) -> None:
+    def _check(self, videos: torch.Tensor, frames: int | None = None) -> None:
         c = self.config
-        expected = (3, c.frames, c.resolution, c.resolution)
+        expected = (3, frames or c.frames, c.resolution, c.resolution)
         if videos.ndim != 5 or tuple(videos.shape[1:]) != expected:
             raise ValueError(
                 f"judges {self.protocol} take videos (B, "
@@ -255,8 +255,8 @@ class Judges:
             )
 
     @torch.no_grad()
-    def _batched(self, videos: torch.Tensor, fn) -> list:
-        self._check(videos)
+    def _batched(self, videos: torch.Tensor, fn, frames: int | None = None) -> list:
+        self._check(videos, frames)
         device = videos.device
         self.action.to(device)
         self.appearance.to(device)
@@ -282,7 +282,7 @@ class Judges:
         }
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        x = _shrink(x, SHAPE_RESOLUTION)  # once for every net (each shrinks further)
+        x = _shrink(x, APPEARANCE_RESOLUTION)  # once for all nets (some shrink further)
         action = self.action.features(x)
         features, logits = [action], {"action": self.action.head(action)}
         for f, net in self.appearance.items():
@@ -312,6 +312,25 @@ class Judges:
         """``(B, 3, T, H, W)`` -> ``(B, D)`` clip features: the action judge's
         ``4 * width`` then each appearance judge's ``8 * its width``."""
         return self.judge(videos)[0]
+
+    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Single frames ``(N, 3, H, W)`` -> ``(N, D_frame)``: every appearance judge's
+        per-frame features, concatenated (for frame-level metrics such as MCS/FCS)."""
+        if frames.ndim != 4:
+            raise ValueError(f"frame_features takes (N, 3, H, W), got {frames.shape}")
+        if not self.factors:
+            raise ValueError(
+                f"judges {self.protocol} judge no appearance factor (each has one "
+                "value in the config), so there are no frame features"
+            )
+        videos = rearrange(frames, "n c h w -> n c 1 h w")
+
+        def per_frame(x: torch.Tensor) -> torch.Tensor:
+            x = _shrink(x, APPEARANCE_RESOLUTION)
+            parts = [net.frame_features(x)[:, 0] for net in self.appearance.values()]
+            return torch.cat(parts, dim=1)
+
+        return torch.cat(self._batched(videos, per_frame, frames=1))
 
 
 def _labels(batch: dict, index: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -358,7 +377,7 @@ def train_judges(
     frames = torch.Generator().manual_seed(seed)
     for _, batch in bar:
         labels = _labels(batch, index)
-        videos = _shrink(batch["video"], SHAPE_RESOLUTION)  # as in Judges._forward
+        videos = _shrink(batch["video"], APPEARANCE_RESOLUTION)  # as in Judges._forward
         loss = F.cross_entropy(action(videos), labels["action"])
         some = torch.randint(config.frames, (training.frames,), generator=frames)
         for f, net in appearance.items():
