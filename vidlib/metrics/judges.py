@@ -23,6 +23,25 @@ The weights and the test accuracy are cached atomically under
 by a hash of the Shapes config, the seed, the training length and ``JUDGES_VERSION``.
 Training is deterministic from ``seed`` on the CPU; every training clip is fresh (no
 clip is seen twice), so train and test accuracy differ only by the judges' error.
+
+Measured on the 2-core x86_64 CPU, 2026-11-23, while other jobs shared it (load
+average 7-10), default steps, seed 0 (``_runs/judges/<hash>/accuracy.json``):
+
+=====================================  =====  ==========================  ===========
+config                                 steps  test accuracy (1024 clips)  train wall
+                                                                          (CPU) s
+=====================================  =====  ==========================  ===========
+16×16×6, 2 shapes × 3 colours × 4      200    action 1.000, shape 0.984,  88 (11)
+actions (mocogan smoke)                       colour 1.000
+32×32×8, 3 shapes × 6 colours × 4      200    action, shape, colour       135 (21)
+actions (mocogan cpu)                         1.000
+64×64×16, everything (5 × 6 × 3 × 6)   400    action 0.996, shape,        312 (64)
+                                              colour, background 1.000
+=====================================  =====  ==========================  ===========
+
+Judging 2048 clips of 64×64×16 (features and every prediction, ``Judges.judge``,
+``benchmarks/judges_eval.py``): 41 s wall, 13.4 s CPU on one thread; 57 s wall,
+18.6 s CPU on two (load average 7.4, one repeat each).
 """
 
 from __future__ import annotations
@@ -85,9 +104,10 @@ def default_steps(config: ShapesConfig) -> int:
 def cpu_threads(threads: int | None) -> Iterator[None]:
     """Run torch CPU ops on ``threads`` intra-op threads inside the block (None: as is).
 
-    On the shared 2-core machine the judges trained 10-20 times slower with 2 threads
-    than with 1 while other jobs ran (spinning threads), and these nets are too small
-    to gain much from a second thread on an idle machine.
+    On the shared 2-core machine the judges trained (batch 32) 10-20 times slower with
+    2 threads than with 1 while other jobs ran (spinning threads), so training and the
+    latent probes use 1 thread; these nets are too small to gain much from a second
+    thread on an idle machine.
     """
     before = torch.get_num_threads()
     if threads is not None:
@@ -221,7 +241,9 @@ class Judges:
     """
 
     batch_size = 256
-    threads: int | None = 1  # CPU threads while judging (see ``cpu_threads``)
+    threads: int | None = None  # CPU threads while judging; None: torch's setting
+    # (at batch 256 two runs of benchmarks/judges_eval.py under load 7-9 disagreed
+    # on whether 1 or 2 threads is faster, unlike training at batch 32)
 
     def __init__(
         self,
