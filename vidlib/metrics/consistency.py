@@ -25,7 +25,6 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 
 FrameFeatures = Callable[[torch.Tensor], torch.Tensor]
@@ -82,21 +81,25 @@ def acd(descriptors: torch.Tensor, pairs: str = "all") -> float:
     raise ValueError(f"pairs must be 'all' or 'consecutive', got {pairs!r}")
 
 
-def _gaussian_window(
-    size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA
-) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return torch.outer(g, g)
+def _gaussian_band(size: int) -> torch.Tensor:
+    """``(size − 10, size)`` matrix whose rows are the normalised 11-tap Gaussian
+    (σ = 1.5) at each position where the window fits: a valid 1-D filtering."""
+    x = torch.arange(SSIM_WINDOW, dtype=torch.float64) - (SSIM_WINDOW - 1) / 2
+    taps = torch.exp(-(x**2) / (2 * SSIM_SIGMA**2))
+    taps = taps / taps.sum()
+    band = torch.zeros(size - SSIM_WINDOW + 1, size, dtype=torch.float64)
+    for i in range(band.shape[0]):
+        band[i, i : i + SSIM_WINDOW] = taps
+    return band
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """SSIM (Wang et al. 2004, Eq. 13) of images ``(N, C, H, W)`` → ``(N,)``.
 
-    Local statistics under an 11×11 Gaussian window (σ = 1.5), C1 = (K1 L)², C2 =
-    (K2 L)² with L = ``data_range``; the SSIM map over the positions where the window
-    fits is averaged, then the channels. Images must be at least 11×11.
+    Local statistics under an 11×11 Gaussian window (σ = 1.5, applied separably in
+    float64), C1 = (K1 L)², C2 = (K2 L)² with L = ``data_range``; the SSIM map over
+    the positions where the window fits is averaged, then the channels. Images must
+    be at least 11×11.
     """
     if x.shape != y.shape or x.ndim != 4:
         raise ValueError(
@@ -104,22 +107,21 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
         )
     if min(x.shape[-2:]) < SSIM_WINDOW:
         raise ValueError(f"ssim needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW}")
-    channels = x.shape[1]
-    window = _gaussian_window().to(x.device)[None, None].expand(channels, 1, -1, -1)
+    rows = _gaussian_band(x.shape[-2]).to(x.device)
+    cols = _gaussian_band(x.shape[-1]).to(x.device)
 
-    def local_mean(z: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(z, window, groups=channels)
-
-    x, y = x.double(), y.double()
-    mu_x, mu_y = local_mean(x), local_mean(y)
-    var_x = local_mean(x * x) - mu_x**2
-    var_y = local_mean(y * y) - mu_y**2
-    cov = local_mean(x * y) - mu_x * mu_y
-    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
-        (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
-    )
-    return ssim_map.mean((1, 2, 3)).float()
+    scores = []
+    for xs, ys in zip(x.double().split(64), y.double().split(64), strict=True):
+        # local means of x, y, x², y², xy in one pass: (5, n, c, i, j)
+        maps = rows @ (torch.stack([xs, ys, xs * xs, ys * ys, xs * ys]) @ cols.T)
+        mu_x, mu_y, xx, yy, xy = maps
+        var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
+        c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+        ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+            (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+        )
+        scores.append(ssim_map.mean((1, 2, 3)))
+    return torch.cat(scores).float()
 
 
 def frame_consistency(videos: torch.Tensor) -> torch.Tensor:
