@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from test_judges import SMOKE  # tests/ is on sys.path under pytest
 from torch import nn
 
 from vidlib.book import write_results
@@ -12,6 +13,7 @@ from vidlib.metrics import registry
 from vidlib.metrics.consistency import fcs
 from vidlib.metrics.extractors import VGG16Relu33
 from vidlib.metrics.frechet import frechet_distance
+from vidlib.metrics.judges import cpu_threads, load_judges
 from vidlib.metrics.registry import evaluate, reference_rows, reference_videos
 
 
@@ -40,7 +42,7 @@ class RandomJudges:
         self.clip = nn.Sequential(
             nn.Conv3d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool3d(1)
         )
-        self.appearance = RandomFrames()
+        self.appearance = nn.ModuleDict({"color": RandomFrames()})
         self.head = nn.Linear(16, 6)
 
     @torch.no_grad()
@@ -58,6 +60,13 @@ class RandomJudges:
 @pytest.fixture(autouse=True)
 def few_kernel_subsets(monkeypatch):
     monkeypatch.setattr(registry, "KD_SUBSETS", 10)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: a second thread only spins on the shared 2-core machine."""
+    with cpu_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +173,24 @@ def test_reference_rows_react_to_their_failures(shapes):
     videos = reference_videos(test, seed=0)
     assert torch.equal(videos["static"][:, :, 3], test[:, :, 0])
     assert videos["noise"].abs().max() <= 1
+
+
+# SMOKE: the judges' smoke config, also the metrics notebook's smoke defaults (its
+# judges, 100 steps, are cached under _runs/judges after the first run).
+
+
+def test_reference_rows_order_with_trained_judges():
+    judges = load_judges(SMOKE, steps=100, progress=False)
+    train = torch.stack(
+        [v["video"] for v in ShapesVideos(SMOKE, size=48, split="train")]
+    )
+    test = torch.stack([v["video"] for v in ShapesVideos(SMOKE, size=48, split="test")])
+    rows = reference_rows(
+        train, test, ["fd_judge", "kd_judge", "is_judge_action"], judges
+    )
+    for name in (f"fd_{judges.protocol}", f"kd_{judges.protocol}"):
+        values = {row: rows[row][name]["value"] for row in rows}
+        assert values["real_vs_real"] < values["shuffled"] < values["noise"], values
+        assert values["real_vs_real"] < values["static"], values
+    is_action = {row: rows[row]["is_judge_action"]["value"] for row in rows}
+    assert is_action["real_vs_real"] > max(is_action["static"], is_action["noise"])

@@ -48,6 +48,7 @@ from vidlib.metrics.inception import (
     inception_score,
     marginal_entropy,
 )
+from vidlib.metrics.judges import Judges
 from vidlib.metrics.motion import (
     MFD_PROTOCOL,
     mean_frame_difference,
@@ -62,13 +63,18 @@ REFERENCE_ROWS = ("real_vs_real", "static", "shuffled", "noise")
 Entry = dict[str, Any]
 
 
-def judge_frame_features(judges: Any) -> consistency.FrameFeatures:
-    """φ for ``mcs_navs_judge``: the appearance judge's per-frame features."""
+def judge_frame_features(judges: Judges) -> consistency.FrameFeatures:
+    """φ for ``mcs_navs_judge``: the appearance judges' per-frame features,
+    concatenated over the judged factors, ``(N, 3, H, W)`` → ``(N, D)``."""
 
+    @torch.no_grad()
     def features(frames: torch.Tensor) -> torch.Tensor:
-        videos = rearrange(frames, "n c h w -> n c 1 h w")
-        judges.appearance.to(frames.device)
-        return judges.appearance.frame_features(videos.float())[:, 0]
+        videos = rearrange(frames.float(), "n c h w -> n c 1 h w")
+        parts = [
+            net.to(frames.device).frame_features(videos)[:, 0]
+            for net in judges.appearance.values()
+        ]
+        return torch.cat(parts, dim=1)
 
     return features
 
@@ -103,7 +109,7 @@ def _kd_entry(fake_feats: torch.Tensor, real_feats: torch.Tensor, seed: int) -> 
     }
 
 
-def _probs(judges: Any, key: str, videos: torch.Tensor) -> torch.Tensor:
+def _probs(judges: Judges, key: str, videos: torch.Tensor) -> torch.Tensor:
     if key == "action":
         logits = judges.action_logits(videos)
     elif key in judges.factors:
@@ -147,7 +153,7 @@ class _Evaluation:
             raise ValueError(f"metric {name!r} compares with real videos: pass real=")
         return self.real
 
-    def need_judges(self, name: str) -> Any:
+    def need_judges(self, name: str) -> Judges:
         if self.judges is None:
             raise ValueError(
                 f"metric {name!r} needs judges: pass judges=load_judges(...)"
@@ -294,7 +300,7 @@ def evaluate(
     fake: torch.Tensor,
     *,
     real: torch.Tensor | None = None,
-    judges: Any = None,
+    judges: Judges | None = None,
     seed: int = 0,
     weights: Mapping[str, str | Path] | None = None,
 ) -> dict[str, Entry]:
@@ -341,7 +347,7 @@ def reference_rows(
     real_train: torch.Tensor,
     real_test: torch.Tensor,
     names: Sequence[str],
-    judges: Any = None,
+    judges: Judges | None = None,
     *,
     seed: int = 0,
     weights: Mapping[str, str | Path] | None = None,
