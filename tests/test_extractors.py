@@ -134,6 +134,13 @@ def test_bad_weights_file_names_file_and_keys(tmp_path):
         ValueError, match=r"wrong\.pth.*features\.14\.bias.*features\.3\.weight"
     ):
         load_extractor("vgg16", tmp_path / "wrong.pth")
+    state = VGG16Relu33().state_dict()
+    state["features.0.bias"] = torch.zeros(3)
+    torch.save(state, tmp_path / "shape.pth")
+    with pytest.raises(
+        ValueError, match=r"(?s)shape\.pth does not fit.*features\.0\.bias"
+    ):
+        load_extractor("vgg16", tmp_path / "shape.pth")
     with pytest.raises(ValueError, match="unknown extractor"):
         load_extractor("inception", tmp_path / "wrong.pth")
 

@@ -383,7 +383,10 @@ def load_extractor(name: str, path: str | Path | None) -> nn.Module:
             f"missing keys {missing[:8]}{'...' if len(missing) > 8 else ''}, "
             f"unexpected keys {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}"
         )
-    model.load_state_dict({k: state[k] for k in expected}, strict=False)
+    try:
+        model.load_state_dict({k: state[k] for k in expected}, strict=False)
+    except RuntimeError as e:  # a key with the wrong shape
+        raise ValueError(f"{path} does not fit the {name!r} extractor: {e}") from e
     return model.eval()
 
 
