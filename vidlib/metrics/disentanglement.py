@@ -52,13 +52,13 @@ controlled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from vidlib.metrics.judges import Judges
+from vidlib.metrics.judges import Judges, cpu_threads
 from vidlib.train import Method
 
 CODE_EFFECT_PROTOCOL = (
@@ -110,11 +110,18 @@ def grid_codes(
     """Codes of the swap grid, cells in row-major order (cell ``a * M + m``).
 
     Row ``a`` carries appearance code ``a`` of one draw of ``n_appearance``, column
-    ``m`` motion code ``m`` of a second draw; every other code is one shared draw.
+    ``m`` motion code ``m`` of a second draw; every other code is one shared draw (so
+    e.g. MoCoGAN's categorical ``z_A``, when enabled, is the same in the whole grid).
     """
     a_key, m_key = _code_keys(method)
     gen = torch.Generator().manual_seed(seed)
     rows = method.codes(n_appearance, gen)
+    missing = {a_key, m_key} - set(rows)
+    if missing:
+        raise KeyError(
+            f"{type(method).__name__}.codes() returned {sorted(rows)}, without the "
+            f"declared appearance/motion code(s) {sorted(missing)}"
+        )
     cols = method.codes(n_motion, gen)
     shared = method.codes(1, gen)
     a_index = torch.arange(n_appearance).repeat_interleave(n_motion)
@@ -127,7 +134,7 @@ def grid_codes(
     return out
 
 
-def _chunks(codes: dict[str, torch.Tensor]):
+def _chunks(codes: dict[str, torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
     n = len(next(iter(codes.values())))
     for start in range(0, n, GENERATE_CHUNK):
         yield {k: v[start : start + GENERATE_CHUNK] for k, v in codes.items()}
@@ -228,7 +235,7 @@ def probe_leakage(
         loss.backward()
         return loss
 
-    with torch.enable_grad():
+    with torch.enable_grad(), cpu_threads(1):  # tiny: a second thread only waits
         opt.step(closure)
     with torch.no_grad():
         accuracy = (logits(x_test).argmax(dim=1) == y_test).double().mean().item()

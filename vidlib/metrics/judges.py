@@ -10,18 +10,38 @@
   factor (``shape``, ``color``, ``background`` with more than one value in the
   config) on single frames; their logits are averaged over the frames of a clip.
 
-The action judge sees frames shrunk to at most ``ACTION_RESOLUTION`` pixels, the
-appearance judges to at most ``APPEARANCE_RESOLUTION`` (area average), so 64×64 clips
-cost little more than 32×32 ones. Their penultimate activations, averaged over space
-(and frames), concatenated, are the clip ``features`` for Fréchet and kernel
-distances; metrics computed with them are named after ``Judges.protocol``
-(``fd_judge_...``), never FID/FVD.
+The action and background judges see frames shrunk to at most ``ACTION_RESOLUTION``
+pixels, the shape and colour judges to at most ``APPEARANCE_RESOLUTION`` (area
+average), and the appearance judges look at most at ``APPEARANCE_FRAMES`` evenly spaced
+frames, so 64×64×16 clips cost little more than 32×32×8 ones. Their penultimate
+activations, averaged over space (and frames), concatenated, are the clip
+``features`` for Fréchet and kernel distances; metrics computed with them are named
+after ``Judges.protocol`` (``fd_judge_...``), never FID/FVD.
 
 The weights and the test accuracy are cached atomically under
 ``<cache_dir>/<hash>/judges.pt`` (accuracy also in ``accuracy.json`` beside it), keyed
 by a hash of the Shapes config, the seed, the training length and ``JUDGES_VERSION``.
 Training is deterministic from ``seed`` on the CPU; every training clip is fresh (no
 clip is seen twice), so train and test accuracy differ only by the judges' error.
+
+Measured on the 2-core x86_64 CPU, 2026-11-23, while other jobs shared it (load
+average 7-10), default steps, seed 0 (``_runs/judges/<hash>/accuracy.json``):
+
+=====================================  =====  ==========================  ===========
+config                                 steps  test accuracy (1024 clips)  train wall
+                                                                          (CPU) s
+=====================================  =====  ==========================  ===========
+16×16×6, 2 shapes × 3 colours × 4      200    action 1.000, shape 0.984,  88 (11)
+actions (mocogan smoke)                       colour 1.000
+32×32×8, 3 shapes × 6 colours × 4      200    action, shape, colour       135 (21)
+actions (mocogan cpu)                         1.000
+64×64×16, everything (5 × 6 × 3 × 6)   400    action 0.996, shape,        312 (64)
+                                              colour, background 1.000
+=====================================  =====  ==========================  ===========
+
+Judging 2048 clips of 64×64×16 (features and every prediction, ``Judges.judge``,
+``benchmarks/judges_eval.py``): 41 s wall, 13.4 s CPU on one thread; 57 s wall,
+18.6 s CPU on two (load average 7.4, one repeat each).
 """
 
 from __future__ import annotations
@@ -29,6 +49,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,14 +65,18 @@ from tqdm.auto import tqdm
 from vidlib.checkpoint import config_hash, save_checkpoint
 from vidlib.data.shapes import ACTIONS, ShapesConfig, ShapesVideos, label_names
 
-JUDGES_VERSION = 1
+JUDGES_VERSION = 3
 """Bump when the networks or the training change: old caches are then ignored."""
 APPEARANCE_RESOLUTION = 32
-"""Frames larger than this are area-averaged down to it for the appearance judge."""
+"""Frames larger than this are area-averaged down to it for shape and colour."""
 ACTION_RESOLUTION = 16
-"""Frames larger than this are area-averaged down to it for the action judge."""
+"""... for the action and background judges (colour at 16 px: 98% at 64x64x16)."""
+APPEARANCE_FRAMES = 8
+"""The appearance judges look at most at this many evenly spaced frames of a clip."""
 APPEARANCE_FACTORS: tuple[str, ...] = ("shape", "color", "background")
 _CONFIG_FIELDS = {"shape": "shapes", "color": "colors", "background": "backgrounds"}
+WEAK_ACCURACY = 0.9
+"""``load_judges`` warns when a judge's test accuracy is below this."""
 NEGATIVE_LOGIT = -1e4
 """Logit of the global classes that the config does not contain (never predicted)."""
 
@@ -69,17 +94,20 @@ class JudgeTraining:
 
 
 def default_steps(config: ShapesConfig) -> int:
-    """Training steps used when ``load_judges(steps=None)``: more for bigger clips."""
-    return 300 if config.resolution * config.frames <= 16 * 8 else 400
+    """Training steps when ``load_judges(steps=None)``: 400 with orbit, pulse or more
+    than three shapes (the harder classes), else 200 (see the measured accuracies)."""
+    hard = {"orbit", "pulse"} & set(config.actions) or len(config.shapes) > 3
+    return 400 if hard else 200
 
 
 @contextmanager
 def cpu_threads(threads: int | None) -> Iterator[None]:
     """Run torch CPU ops on ``threads`` intra-op threads inside the block (None: as is).
 
-    On the shared 2-core machine the judges trained 10-20 times slower with 2 threads
-    than with 1 while other jobs ran (spinning threads), and these nets are too small
-    to gain much from a second thread on an idle machine.
+    On the shared 2-core machine the judges trained (batch 32) 10-20 times slower with
+    2 threads than with 1 while other jobs ran (spinning threads), so training and the
+    latent probes use 1 thread; these nets are too small to gain much from a second
+    thread on an idle machine.
     """
     before = torch.get_num_threads()
     if threads is not None:
@@ -155,16 +183,20 @@ class FrameJudge(nn.Module):
     shape head at chance for hundreds of steps.
     """
 
-    def __init__(self, n_classes: int, width: int) -> None:
+    def __init__(self, n_classes: int, width: int, resolution: int) -> None:
         super().__init__()
         w = width
+        self.resolution = resolution
         self.body = _conv_body((3, w, 2 * w, 4 * w))
         self.head = nn.Linear(8 * w, n_classes)
 
     def frame_features(self, videos: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, T, H, W)`` -> ``(B, T, 8w)``."""
-        b = videos.shape[0]
-        videos = _shrink(videos, APPEARANCE_RESOLUTION)
+        """``(B, 3, T, H, W)`` -> ``(B, min(T, APPEARANCE_FRAMES), 8w)``."""
+        b, t = videos.shape[0], videos.shape[2]
+        if t > APPEARANCE_FRAMES:
+            index = torch.linspace(0, t - 1, APPEARANCE_FRAMES).round().long()
+            videos = videos[:, :, index.to(videos.device)]
+        videos = _shrink(videos, self.resolution)
         maps = self.body(rearrange(videos, "b c t h w -> (b t) c h w"))
         pooled = torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1)
         return rearrange(pooled, "(b t) d -> b t d", b=b)
@@ -177,12 +209,15 @@ class FrameJudge(nn.Module):
 
 
 def appearance_judges(config: ShapesConfig, width: int) -> nn.ModuleDict:
-    """A ``FrameJudge`` per judged factor: ``width`` for shape, a quarter for others."""
+    """A ``FrameJudge`` per judged factor: shape gets ``width``, colour and background
+    a quarter; background sees ``ACTION_RESOLUTION``, the others
+    ``APPEARANCE_RESOLUTION``."""
     return nn.ModuleDict(
         {
             f: FrameJudge(
                 len(getattr(config, _CONFIG_FIELDS[f])),
                 width if f == "shape" else max(4, width // 4),
+                ACTION_RESOLUTION if f == "background" else APPEARANCE_RESOLUTION,
             )
             for f in judged_factors(config)
         }
@@ -206,7 +241,9 @@ class Judges:
     """
 
     batch_size = 256
-    threads: int | None = 1  # CPU threads while judging (see ``cpu_threads``)
+    threads: int | None = None  # CPU threads while judging; None: torch's setting
+    # (at batch 256 two runs of benchmarks/judges_eval.py under load 7-9 disagreed
+    # on whether 1 or 2 threads is faster, unlike training at batch 32)
 
     def __init__(
         self,
@@ -229,9 +266,9 @@ class Judges:
             for f in self.factors
         }
 
-    def _check(self, videos: torch.Tensor) -> None:
+    def _check(self, videos: torch.Tensor, frames: int | None = None) -> None:
         c = self.config
-        expected = (3, c.frames, c.resolution, c.resolution)
+        expected = (3, frames or c.frames, c.resolution, c.resolution)
         if videos.ndim != 5 or tuple(videos.shape[1:]) != expected:
             raise ValueError(
                 f"judges {self.protocol} take videos (B, "
@@ -240,8 +277,8 @@ class Judges:
             )
 
     @torch.no_grad()
-    def _batched(self, videos: torch.Tensor, fn) -> list:
-        self._check(videos)
+    def _batched(self, videos: torch.Tensor, fn, frames: int | None = None) -> list:
+        self._check(videos, frames)
         device = videos.device
         self.action.to(device)
         self.appearance.to(device)
@@ -266,22 +303,56 @@ class Judges:
             for f, net in self.appearance.items()
         }
 
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        x = _shrink(x, APPEARANCE_RESOLUTION)  # once for all nets (some shrink further)
+        action = self.action.features(x)
+        features, logits = [action], {"action": self.action.head(action)}
+        for f, net in self.appearance.items():
+            per_frame = net.frame_features(x)
+            features.append(per_frame.mean(dim=1))
+            logits[f] = net.head(per_frame).mean(dim=1)
+        return torch.cat(features, dim=1), logits
+
+    def judge(
+        self, videos: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One pass over every net: ``features (B, D)`` and global logits
+        ``{"action": (B, len(ACTIONS)), factor: (B, n_global_values)}``."""
+        parts = self._batched(videos, self._forward)
+        features = torch.cat([p[0] for p in parts])
+        logits = {
+            key: self._to_global(key, torch.cat([p[1][key] for p in parts]))
+            for key in parts[0][1]
+        }
+        return features, logits
+
     def predict(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"action": (B,), factor: (B,)}`` predicted global label indices."""
-        logits = {"action": self.action_logits(videos)} | self.appearance_logits(videos)
-        return {k: v.argmax(dim=1) for k, v in logits.items()}
+        return {k: v.argmax(dim=1) for k, v in self.judge(videos)[1].items()}
 
     def features(self, videos: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, T, H, W)`` -> ``(B, D)`` clip features (action ‖ each factor)."""
-        parts = self._batched(
-            videos,
-            lambda x: torch.cat(
-                [self.action.features(x)]
-                + [net.features(x) for net in self.appearance.values()],
-                dim=1,
-            ),
-        )
-        return torch.cat(parts)
+        """``(B, 3, T, H, W)`` -> ``(B, D)`` clip features: the action judge's
+        ``4 * width`` then each appearance judge's ``8 * its width``."""
+        return self.judge(videos)[0]
+
+    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Single frames ``(N, 3, H, W)`` -> ``(N, D_frame)``: every appearance judge's
+        per-frame features, concatenated (for frame-level metrics such as MCS/FCS)."""
+        if frames.ndim != 4:
+            raise ValueError(f"frame_features takes (N, 3, H, W), got {frames.shape}")
+        if not self.factors:
+            raise ValueError(
+                f"judges {self.protocol} judge no appearance factor (each has one "
+                "value in the config), so there are no frame features"
+            )
+        videos = rearrange(frames, "n c h w -> n c 1 h w")
+
+        def per_frame(x: torch.Tensor) -> torch.Tensor:
+            x = _shrink(x, APPEARANCE_RESOLUTION)
+            parts = [net.frame_features(x)[:, 0] for net in self.appearance.values()]
+            return torch.cat(parts, dim=1)
+
+        return torch.cat(self._batched(videos, per_frame, frames=1))
 
 
 def _labels(batch: dict, index: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -328,7 +399,7 @@ def train_judges(
     frames = torch.Generator().manual_seed(seed)
     for _, batch in bar:
         labels = _labels(batch, index)
-        videos = batch["video"]
+        videos = _shrink(batch["video"], APPEARANCE_RESOLUTION)  # as in Judges._forward
         loss = F.cross_entropy(action(videos), labels["action"])
         some = torch.randint(config.frames, (training.frames,), generator=frames)
         for f, net in appearance.items():
@@ -401,15 +472,23 @@ def load_judges(
     path = folder / "judges.pt"
     if path.exists():
         try:
-            return _read(path, config, training, key)
+            judges = _read(path, config, training, key)
         except Exception as error:  # noqa: BLE001 (any damage: retrain)
             warnings.warn(
                 f"judges cache {path} cannot be used ({type(error).__name__}: "
                 f"{error}); retraining the judges and overwriting it",
                 stacklevel=2,
             )
+        else:
+            return _warn_if_weak(judges)
+    wall, cpu = time.perf_counter(), time.process_time()
     with cpu_threads(1):
         judges = train_judges(config, training, seed, key, progress)
+    seconds = {
+        "train_wall_s": round(time.perf_counter() - wall, 1),
+        "train_cpu_s": round(time.process_time() - cpu, 1),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
     payload = {
         "nets": {
             "action": judges.action.state_dict(),
@@ -420,7 +499,20 @@ def load_judges(
         "config_hash": key,
     }
     save_checkpoint(path, payload)
-    _write_json(folder / "accuracy.json", {"accuracy": judges.accuracy, **record})
+    _write_json(
+        folder / "accuracy.json", {"accuracy": judges.accuracy, **seconds, **record}
+    )
+    return _warn_if_weak(judges)
+
+
+def _warn_if_weak(judges: Judges) -> Judges:
+    weak = {k: v for k, v in judges.accuracy.items() if v < WEAK_ACCURACY}
+    if weak:
+        warnings.warn(
+            f"judges {judges.protocol} have test accuracy below {WEAK_ACCURACY}: "
+            f"{weak}; train longer (load_judges(steps=...)) before trusting them",
+            stacklevel=3,
+        )
     return judges
 
 
