@@ -49,6 +49,9 @@ class RandomJudges:
     def features(self, videos):
         return self.clip(videos).flatten(1)
 
+    def frame_features(self, frames):  # (N, 3, H, W) -> (N, D), as Judges
+        return self.appearance["color"].frame_features(frames[:, :, None])[:, 0]
+
     @torch.no_grad()
     def action_logits(self, videos):
         return self.head(self.features(videos))

@@ -13,7 +13,7 @@ float | None, "protocol": str, "n_fake": int, "seed": int, ...}}``. Names:
                             and ``hy_judge_<key>`` H(y)
 ``fcs_navs_ssim``           NAVS frame consistency (SSIM to the first frame)
 ``mcs_navs_<phi>``          NAVS relative motion consistency with φ = ``pixels``,
-                            ``judge`` (appearance judge frame features) or ``vgg16``
+                            ``judge`` (``Judges.frame_features``) or ``vgg16``
                             (relu3_3, needs weights)
 ``acd_shapes_colour``       MoCoGAN ACD with the shape's mean colour as descriptor
 ``mfd_pixels``              mean absolute frame difference
@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from einops import rearrange
 
 from vidlib.metrics import consistency, extractors
 from vidlib.metrics.frechet import (
@@ -61,22 +60,6 @@ IS_SPLITS = 1  # TGAN/TGANv2: one split (reference §2)
 CROSS_CHECK_MAX_DIM = 1024  # Newton–Schulz cross-check of the sqrtm up to this D
 REFERENCE_ROWS = ("real_vs_real", "static", "shuffled", "noise")
 Entry = dict[str, Any]
-
-
-def judge_frame_features(judges: Judges) -> consistency.FrameFeatures:
-    """φ for ``mcs_navs_judge``: the appearance judges' per-frame features,
-    concatenated over the judged factors, ``(N, 3, H, W)`` → ``(N, D)``."""
-
-    @torch.no_grad()
-    def features(frames: torch.Tensor) -> torch.Tensor:
-        videos = rearrange(frames.float(), "n c h w -> n c 1 h w")
-        parts = [
-            net.to(frames.device).frame_features(videos)[:, 0]
-            for net in judges.appearance.values()
-        ]
-        return torch.cat(parts, dim=1)
-
-    return features
 
 
 def _fd_entry(fake_feats: torch.Tensor, real_feats: torch.Tensor) -> Entry:
@@ -245,7 +228,7 @@ class _Evaluation:
             protocol = (
                 f"{base} difference; phi = {judges.protocol} appearance frame features"
             )
-            value = consistency.mcs(self.fake, real, judge_frame_features(judges))
+            value = consistency.mcs(self.fake, real, judges.frame_features)
             return {"protocol": protocol, "value": value}
         protocol = f"{base} difference; phi = ImageNet VGG16 relu3_3, native resolution"
 
