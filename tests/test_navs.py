@@ -147,6 +147,16 @@ def test_stage_one_moves_only_the_generator_and_stage_two_only_latents_and_rnn()
         )
 
 
+def test_linear_output_has_no_tanh_and_samples_stay_in_range() -> None:
+    method = tiny(output="linear")
+    assert not any(isinstance(m, torch.nn.Tanh) for m in method.nets["G"].modules())
+    with torch.no_grad():
+        for p in method.nets["G"].parameters():
+            p.mul_(50)  # outputs far outside [-1, 1] before the clamp
+        videos = method.generate(method.codes(2, torch.Generator().manual_seed(0)))
+    assert videos.abs().max() <= 1 and (videos.abs() == 1).any()
+
+
 def test_minus_z_keeps_the_random_latents() -> None:
     torch.manual_seed(0)
     method = tiny(optimise_latents=False)
@@ -162,6 +172,8 @@ def test_bad_input_is_refused_with_clear_errors() -> None:
         method.train_step(batch_of([0, 5, 7, 1]), 0)
     with pytest.raises(ValueError, match="rank ρ must be in"):
         NAVSConfig(num_static=1, num_transient=1, frames=16, dim_z_transient=8, rank=9)
+    with pytest.raises(ValueError, match="output must be one of"):
+        NAVSConfig(num_static=1, num_transient=1, output="sigmoid")
     with pytest.raises(KeyError, match="no key 'identity'"):
         tiny(static_key="identity").train_step(batch_of([0, 1]), 0)
 

@@ -53,6 +53,8 @@ from vidlib.data.shapes import (
 from vidlib.losses import laplacian_l1, triplet_loss
 from vidlib.models.mocogan import ImageGenerator
 
+OUTPUTS = ("tanh", "linear")
+
 
 @dataclass(frozen=True)
 class NAVSConfig:
@@ -88,6 +90,7 @@ class NAVSConfig:
     init_std_static: float = 1.0  # σ of the Gaussian the static latents start from
     init_std_transient: float = 1.0  # σ of the transient latents' Gaussian
     sparse_latents: bool = True  # sparse gradients: a step touches only batch rows
+    output: str = "tanh"  # G's last activation: "tanh" (DCGAN) or "linear"
 
     def __post_init__(self) -> None:
         positive = ("num_static", "num_transient", "dim_z_static", "dim_z_transient")
@@ -110,6 +113,8 @@ class NAVSConfig:
                 f"off); got rank={self.rank} for z^(t) of shape "
                 f"({self.frames}, {self.dim_z_transient})"
             )
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.triplet_window < 1:
             raise ValueError(f"triplet_window must be >= 1, got {self.triplet_window}")
 
@@ -183,6 +188,21 @@ def low_rank(z: torch.Tensor, rank: int) -> torch.Tensor:
     return (u[..., :rank] * s[..., None, :rank]) @ vh[..., :rank, :]
 
 
+def frame_generator(cfg: NAVSConfig) -> ImageGenerator:
+    """G: the DCGAN generator of the MoCoGAN chapter on ``[z^(s), r^(t)_i]``.
+
+    ``output="linear"`` drops the final tanh (``generate`` clamps to [-1, 1]): an L1
+    loss keeps pushing pixels whose target is exactly −1 (a black background) towards
+    the asymptote of tanh, and its colour channels can saturate and stop learning.
+    """
+    generator = ImageGenerator(
+        cfg.dim_z_static + cfg.dim_z_transient, cfg.resolution, cfg.ngf, cfg.channels
+    )
+    if cfg.output == "linear":
+        generator.net[-1] = nn.Identity()
+    return generator
+
+
 class TransientRNN(nn.Module):
     """R: a one-layer GRU over ``z_1^(t) … z_L^(t)`` (h_0 = 0) with a linear read-out
     back to D_t (as in the official code): ``r_i^(t) = W GRU(z_i^(t), h_{i−1})``."""
@@ -232,12 +252,7 @@ class NAVS:
         self.config = {"model": "navs", **asdict(cfg)}
         sparse = cfg.sparse_latents
         self.nets: dict[str, nn.Module] = {
-            "G": ImageGenerator(
-                cfg.dim_z_static + cfg.dim_z_transient,
-                cfg.resolution,
-                cfg.ngf,
-                cfg.channels,
-            ),
+            "G": frame_generator(cfg),
             "R": TransientRNN(cfg.dim_z_transient, cfg.rnn_hidden),
             "Z_s": LatentTable(
                 cfg.num_static,
@@ -285,7 +300,7 @@ class NAVS:
     def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
         """Codes z_s ``(B, D_s)``, z_t ``(B, L, D_t)`` → videos ``(B, C, L, H, W)``."""
         z_s, z_t = (codes[k].to(self.device) for k in ("z_s", "z_t"))
-        return self.render(z_s, self.nets["R"](z_t))
+        return self.render(z_s, self.nets["R"](z_t)).clamp(-1, 1)
 
     def latents(
         self, static_index: torch.Tensor, transient_index: torch.Tensor
