@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from vidlib.losses import discriminator_loss, generator_loss
+from vidlib.losses import (
+    discriminator_loss,
+    generator_loss,
+    laplacian_l1,
+    triplet_loss,
+)
 
 
 def sigmoid(x: float) -> float:
@@ -49,3 +55,61 @@ def test_bce_is_stable_for_large_logits() -> None:
 def test_unknown_loss_is_refused() -> None:
     with pytest.raises(ValueError, match=r"unknown GAN loss 'wgan'; expected one of"):
         generator_loss(torch.zeros(2), "wgan")  # type: ignore[arg-type]
+
+
+def _blur_numpy(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Reflect-padded 2-D correlation of one (H, W) image, written out with loops."""
+    pad = kernel.shape[0] // 2
+    padded = np.pad(image, pad, mode="reflect")
+    out = np.zeros_like(image)
+    for i in range(image.shape[0]):
+        for j in range(image.shape[1]):
+            window = padded[i : i + kernel.shape[0], j : j + kernel.shape[1]]
+            out[i, j] = (window * kernel).sum()
+    return out
+
+
+def test_laplacian_l1_matches_a_direct_computation() -> None:
+    size, sigma, levels = 5, 2.0, 2
+    x = np.exp(-((np.arange(size) - 2.0) ** 2) / (2 * sigma**2))
+    kernel = np.outer(x, x) / np.outer(x, x).sum()
+    gen = torch.Generator().manual_seed(0)
+    fake = torch.rand(2, 3, 2, 16, 16, generator=gen, dtype=torch.float64) * 2 - 1
+    real = torch.rand(2, 3, 2, 16, 16, generator=gen, dtype=torch.float64) * 2 - 1
+    total = 0.0
+    for b in range(2):
+        for c in range(3):
+            for t in range(2):
+                g_fake, g_real = fake[b, c, t].numpy(), real[b, c, t].numpy()
+                for level in range(levels + 1):
+                    if level == levels:  # low-pass residual
+                        band_fake, band_real = g_fake, g_real
+                    else:
+                        blur_fake = _blur_numpy(g_fake, kernel)
+                        blur_real = _blur_numpy(g_real, kernel)
+                        band_fake, band_real = g_fake - blur_fake, g_real - blur_real
+                    total += 2 ** (2 * level) * np.abs(band_fake - band_real).sum()
+                    if level < levels:
+                        g_fake = blur_fake.reshape(8 >> level, 2, -1, 2).mean((1, 3))
+                        g_real = blur_real.reshape(8 >> level, 2, -1, 2).mean((1, 3))
+    expected = total / fake.numel()
+    got = laplacian_l1(fake, real, levels=levels, size=size, sigma=sigma)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+    assert laplacian_l1(real, real, levels=levels).item() == 0
+
+
+def test_laplacian_l1_refuses_too_many_levels_and_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="pyramid levels"):
+        laplacian_l1(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8), levels=4)
+    with pytest.raises(ValueError, match="shapes differ"):
+        laplacian_l1(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 16, 16))
+
+
+def test_triplet_loss_is_its_formula() -> None:
+    a = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    p = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    n = torch.tensor([[0.0, 3.0], [1.5, 1.0]])
+    margin = 2.0
+    # max(|a-p|^2 + margin - |a-n|^2, 0): max(1 + 2 - 9, 0) = 0; max(0 + 2 - .25, 0)
+    expected = (0.0 + 1.75) / 2
+    assert triplet_loss(a, p, n, margin).item() == pytest.approx(expected)

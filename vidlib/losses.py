@@ -17,6 +17,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 
 GANLoss = Literal["bce", "hinge"]
 GAN_LOSSES: tuple[str, ...] = ("bce", "hinge")
@@ -51,3 +52,88 @@ def generator_loss(fake_logits: torch.Tensor, kind: GANLoss = "bce") -> torch.Te
     if kind == "bce":
         return F.softplus(-fake_logits).mean()
     return -fake_logits.mean()
+
+
+def gaussian_kernel(size: int = 5, sigma: float = 2.0) -> torch.Tensor:
+    """Normalised 2-D Gaussian kernel ``(size, size)`` (separable outer product)."""
+    if size < 1 or size % 2 == 0 or sigma <= 0:
+        raise ValueError(
+            f"gaussian kernel needs an odd size >= 1 and sigma > 0, got "
+            f"size={size}, sigma={sigma}"
+        )
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = torch.outer(g, g)
+    return (kernel / kernel.sum()).float()
+
+
+def laplacian_pyramid(
+    images: torch.Tensor, levels: int = 4, size: int = 5, sigma: float = 2.0
+) -> list[torch.Tensor]:
+    """Laplacian pyramid of images ``(N, C, H, W)``: ``levels`` band-pass images
+    ``L^l = G^l − blur(G^l)`` with ``G^{l+1} = avgpool_2(blur(G^l))``, then the
+    low-pass residual ``G^levels`` (the pyramid of Bojanowski et al. 2018's GLO code,
+    used by NAVS); blur is a Gaussian ``size``×``size``, reflect-padded.
+    """
+    n_channels = images.shape[1]
+    kernel = gaussian_kernel(size, sigma).to(images)
+    kernel = kernel.expand(n_channels, 1, size, size)
+    pad = size // 2
+    pyramid, current = [], images
+    for _ in range(levels):
+        if min(current.shape[-2:]) <= pad:
+            raise ValueError(
+                f"{levels} pyramid levels need images larger than {images.shape[-2:]}"
+            )
+        padded = F.pad(current, (pad, pad, pad, pad), mode="reflect")
+        blurred = F.conv2d(padded, kernel, groups=n_channels)
+        pyramid.append(current - blurred)
+        current = F.avg_pool2d(blurred, 2)
+    pyramid.append(current)
+    return pyramid
+
+
+def laplacian_l1(
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    levels: int = 4,
+    size: int = 5,
+    sigma: float = 2.0,
+) -> torch.Tensor:
+    """Laplacian-pyramid L1 loss of NAVS Sec. 4.2 (GLO's Lap_1):
+
+        L_Laplacian(v, v̂) = Σ_l 2^{2l} |L^l(v) − L^l(v̂)|_1,
+
+    normalised by the number of elements of the input, so each level contributes
+    its per-pixel mean (level l has 4^{-l} of the pixels). Images ``(N, C, H, W)``
+    or videos ``(B, C, T, H, W)`` (every frame is one image).
+    """
+    if fake.shape != real.shape:
+        raise ValueError(f"shapes differ: fake {fake.shape}, real {real.shape}")
+    if fake.dim() == 5:
+        fake, real = (rearrange(v, "b c t h w -> (b t) c h w") for v in (fake, real))
+    numel = fake.numel()
+    loss = fake.new_zeros(())
+    pairs = zip(
+        laplacian_pyramid(fake, levels, size, sigma),
+        laplacian_pyramid(real, levels, size, sigma),
+        strict=True,
+    )
+    for level, (a, b) in enumerate(pairs):
+        loss = loss + 4**level * (a - b).abs().sum() / numel
+    return loss
+
+
+def triplet_loss(
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    margin: float,
+) -> torch.Tensor:
+    """Triplet loss of NAVS Eq. (6), mean over triplets ``(K, D)``:
+
+    ℓ_triplet = max(‖z^a − z^p‖²₂ + α − ‖z^a − z^n‖²₂, 0).
+    """
+    closer = (anchor - positive).pow(2).sum(dim=-1)
+    farther = (anchor - negative).pow(2).sum(dim=-1)
+    return F.relu(closer + margin - farther).mean()

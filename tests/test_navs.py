@@ -1,0 +1,225 @@
+"""NAVS: latent tables, projections, gradient routing, resume, action-exchange split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import default_collate
+
+from vidlib.data.shapes import ShapesConfig, ShapesVideos
+from vidlib.models.navs import (
+    NAVS,
+    NAVSConfig,
+    action_exchange_split,
+    low_rank,
+    project_unit_ball,
+    sample_triplets,
+)
+from vidlib.train import TrainConfig, fit, seed_everything
+
+SHAPES = ShapesConfig(
+    resolution=16,
+    frames=6,
+    shapes=("circle", "square"),
+    colors=("red", "blue"),
+    backgrounds=("black",),
+    actions=("right", "up"),
+)
+
+
+def tiny(**overrides) -> NAVS:
+    base = dict(
+        num_static=12,
+        num_transient=12,
+        dim_z_static=4,
+        dim_z_transient=5,
+        rnn_hidden=6,
+        frames=6,
+        resolution=16,
+        ngf=4,
+        pyramid_levels=2,
+        lr_net=1e-3,
+        lr_latent=5.0,
+        triplet_window=1,
+        triplet_margin=0.5,
+    )
+    return NAVS(NAVSConfig(**{**base, **overrides}))
+
+
+def batch_of(indices: list[int], size: int = 12) -> dict:
+    data = ShapesVideos(SHAPES, size=size)
+    return default_collate([data[i] for i in indices])
+
+
+def test_paper_size_shapes_and_parameter_counts() -> None:
+    method = NAVS(NAVSConfig(num_static=9, num_transient=10))
+    codes = method.codes(2, torch.Generator().manual_seed(0))
+    assert codes["z_s"].shape == (2, 56) and codes["z_t"].shape == (2, 16, 200)
+    assert method.generate(codes).shape == (2, 3, 16, 64, 64)
+    gru = 3 * (500 * 200 + 500 * 500 + 2 * 500)  # W_ih, W_hh, b_ih, b_hh
+    read_out = 500 * 200 + 200
+    assert sum(p.numel() for p in method.nets["R"].parameters()) == gru + read_out
+    assert method.nets["Z_t"].weight.shape == (10, 16 * 200)
+
+
+def test_unit_ball_projection() -> None:
+    z = torch.tensor([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]])
+    projected = project_unit_ball(z)
+    assert torch.allclose(projected[0], torch.tensor([0.6, 0.8]))
+    assert torch.equal(projected[1:], z[1:])  # inside the ball: unchanged
+
+
+def test_rank_projection_has_rank_rho_and_is_the_best_approximation() -> None:
+    z = torch.randn(3, 8, 6, generator=torch.Generator().manual_seed(0))
+    for rho in (1, 2, 5):
+        approx = low_rank(z, rho)
+        assert (torch.linalg.matrix_rank(approx) == rho).all()
+        singular = torch.linalg.svdvals(z)
+        residual = torch.linalg.matrix_norm(z - approx) ** 2
+        assert torch.allclose(residual, (singular[:, rho:] ** 2).sum(-1), rtol=1e-4)
+    assert torch.allclose(low_rank(z, 6), z, atol=1e-5)
+
+
+def test_every_latent_vector_is_in_the_unit_ball_and_rank_rho_after_a_step() -> None:
+    torch.manual_seed(0)
+    method = tiny(rank=2, lr_latent=100.0)
+    batch = batch_of([0, 3, 5, 7])
+    method.train_step(batch, 0)
+    z_t = method.nets["Z_t"].weight.view(12, 6, 5)
+    assert (z_t.norm(dim=-1) <= 1 + 1e-5).all()
+    assert (method.nets["Z_s"].weight.norm(dim=-1) <= 1 + 1e-5).all()
+    touched = torch.tensor([0, 3, 5, 7])
+    assert (torch.linalg.matrix_rank(z_t[touched], atol=1e-5) == 2).all()
+    assert method.nets["Z_t"].seen.nonzero()[:, 0].tolist() == [0, 3, 5, 7]
+
+
+def test_triplets_respect_the_window() -> None:
+    video, anchor, pos, neg = sample_triplets(3, 6, 2, torch.Generator().manual_seed(0))
+    assert len(video) == 3 * 6  # every frame of a 6-frame clip has a frame > 2 away
+    assert ((anchor - pos).abs() <= 2).all() and (anchor != pos).all()
+    assert ((anchor - neg).abs() > 2).all()
+    assert len(sample_triplets(2, 3, 2)[0]) == 0  # too short for negatives
+
+
+def test_triplet_gradient_reaches_only_the_transient_side() -> None:
+    torch.manual_seed(0)
+    method = tiny()
+    terms = method.loss_terms(batch_of([0, 1, 2, 3]), fit_generator=False)
+    assert terms["triplet"] > 0
+    nets = method.nets
+    params = {
+        "G": list(nets["G"].parameters()),
+        "Z_s": [nets["Z_s"].weight],
+        "R": list(nets["R"].parameters()),
+        "Z_t": [nets["Z_t"].weight],
+    }
+    flat = [p for group in params.values() for p in group]
+    grads = torch.autograd.grad(terms["triplet"], flat, allow_unused=True)
+    by_name, i = {}, 0
+    for name, group in params.items():
+        by_name[name] = grads[i : i + len(group)]
+        i += len(group)
+    assert all(g is None for g in by_name["G"] + by_name["Z_s"])
+    (z_t_grad,) = by_name["Z_t"]
+    assert z_t_grad.to_dense().abs().sum() > 0
+    assert all(g is not None for g in by_name["R"])
+
+
+def test_stage_one_moves_only_the_generator_and_stage_two_only_latents_and_rnn():
+    torch.manual_seed(0)
+    method = tiny()
+    nets = method.nets
+    before = {n: [p.clone() for p in net.parameters()] for n, net in nets.items()}
+    batch = batch_of([0, 1, 2, 3])
+    stage1 = method.loss_terms(batch, fit_generator=True)
+    method.opts["G"].zero_grad()
+    method.objective(stage1).backward()
+    assert all(
+        p.grad is None for n in ("R", "Z_s", "Z_t") for p in nets[n].parameters()
+    )
+    method.train_step(batch, 0)
+    for name, net in nets.items():
+        assert any(
+            not torch.equal(a, b)
+            for a, b in zip(before[name], net.parameters(), strict=True)
+        )
+
+
+def test_linear_output_has_no_tanh_and_samples_stay_in_range() -> None:
+    method = tiny(output="linear")
+    assert not any(isinstance(m, torch.nn.Tanh) for m in method.nets["G"].modules())
+    with torch.no_grad():
+        for p in method.nets["G"].parameters():
+            p.mul_(50)  # outputs far outside [-1, 1] before the clamp
+        videos = method.generate(method.codes(2, torch.Generator().manual_seed(0)))
+    assert videos.abs().max() <= 1 and (videos.abs() == 1).any()
+
+
+def test_minus_z_keeps_the_random_latents() -> None:
+    torch.manual_seed(0)
+    method = tiny(optimise_latents=False)
+    z = method.nets["Z_t"].weight.clone()
+    method.train_step(batch_of([0, 1, 2, 3]), 0)
+    assert torch.equal(z, method.nets["Z_t"].weight)
+    assert "Z" not in method.opts
+
+
+def test_bad_input_is_refused_with_clear_errors() -> None:
+    method = tiny(num_static=4, num_transient=4)
+    with pytest.raises(IndexError, match=r"index \[5, 7\] outside the latent table"):
+        method.train_step(batch_of([0, 5, 7, 1]), 0)
+    with pytest.raises(ValueError, match="rank ρ must be in"):
+        NAVSConfig(num_static=1, num_transient=1, frames=16, dim_z_transient=8, rank=9)
+    with pytest.raises(ValueError, match="output must be one of"):
+        NAVSConfig(num_static=1, num_transient=1, output="sigmoid")
+    with pytest.raises(KeyError, match="no key 'identity'"):
+        tiny(static_key="identity").train_step(batch_of([0, 1]), 0)
+
+
+def test_action_exchange_split_and_its_errors() -> None:
+    ids = [("circle", "red", "black"), ("square", "blue", "black")]
+    train, held = action_exchange_split(SHAPES, ids, ["right", "up"], [(0, 1)])
+    assert train.cells == [(0, 0), (1, 0), (1, 1)] and held.cells == [(0, 1)]
+    item = held[0]
+    assert (item["shape"], item["color"], item["action"]) == (0, 0, 2)
+    same_id = action_exchange_split(SHAPES, ids, ["right", "up"], [])[0]
+    assert same_id[0]["size"] == same_id[1]["size"]
+    with pytest.raises(ValueError, match=r"no training video for identities"):
+        action_exchange_split(SHAPES, ids, ["right", "up"], [(0, 0), (0, 1)])
+    with pytest.raises(ValueError, match=r"no training video for actions \['up'\]"):
+        action_exchange_split(SHAPES, ids, ["right", "up"], [(0, 1), (1, 1)])
+
+
+def run_config(out_dir: Path, steps: int) -> TrainConfig:
+    return TrainConfig(
+        out_dir=str(out_dir),
+        steps=steps,
+        batch_size=4,
+        checkpoint_every=3,
+        sample_every=100,
+        num_samples=2,
+        log_every=1,
+        progress=False,
+    )
+
+
+def test_resume_restores_latent_tables_bit_identically(tmp_path: Path) -> None:
+    data = ShapesVideos(SHAPES, size=12)
+
+    def build() -> NAVS:
+        seed_everything(0)
+        return tiny(rank=3)
+
+    straight = build()
+    fit(straight, data, run_config(tmp_path / "straight", 7))
+    interrupted = build()
+    fit(interrupted, data, run_config(tmp_path / "split", 3))
+    resumed = build()
+    torch.manual_seed(999)
+    assert fit(resumed, data, run_config(tmp_path / "split", 7)).status == "resumed"
+    for name, net in straight.nets.items():
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, resumed.nets[name].state_dict()[key]), (name, key)
+    assert straight.nets["Z_s"].seen.any()
