@@ -286,6 +286,7 @@ def test_cli_help(capsys):
         ["run", "shapes", "--profile", "laptop"],
         ["run", "--profile", "smoke"],
         ["build", "--profile", "laptop"],
+        ["run", "shapes", "--profile", "smoke", "--grid"],  # shapes has no grid
     ],
 )
 def test_cli_bad_input_exits_2(tmp_path, capsys, argv):
@@ -301,3 +302,107 @@ def test_build_names_missing_notebooks_and_command(tmp_path):
     with pytest.raises(BookError, match="python -m vidlib.book run .* --profile smoke"):
         book.build("smoke", out_root=tmp_path / "runs")
     assert toc_slugs, "book/_toc.yml lists no book/generated/<slug> notebooks"
+
+
+# ------------------------------------------------------------------ grids
+def write_grid(notebooks: Path, text: str, profile: str = "cpu") -> Path:
+    path = notebooks / "params" / f"toy.{profile}.grid.yaml"
+    path.write_text(text)
+    return path
+
+
+def prep_grid(notebooks: Path, profile: str = "cpu", **overrides) -> list[book.Job]:
+    out_root = notebooks.parent / "runs"
+    return book.prepare_grid(
+        "toy", profile, overrides, notebooks_dir=notebooks, out_root=out_root
+    )
+
+
+def test_grid_layers_params_file_variant_then_p(notebooks):
+    write_grid(notebooks, "variants:\n  base: {}\n  big: {steps: 99}\nseeds: [3, 4]\n")
+    jobs = prep_grid(notebooks, lr=0.5)
+    assert [j.run_dir.name for j in jobs] == [
+        "base-seed3",
+        "base-seed4",
+        "big-seed3",
+        "big-seed4",
+    ]
+    assert all(j.run_dir.parent.name == "grid" for j in jobs)
+    assert [j.params["steps"] for j in jobs] == [10, 10, 99, 99]  # cpu.yaml, variant
+    assert [j.params["seed"] for j in jobs] == [3, 4, 3, 4]
+    assert {j.params["lr"] for j in jobs} == {0.5}  # -p applies to every run
+    assert {j.variant for j in jobs} == {"base", "big"}
+
+
+def test_grid_without_seeds_keeps_the_profiles_seed(notebooks):
+    write_grid(notebooks, "variants:\n  only: {lr: 0.1}\n")
+    (job,) = prep_grid(notebooks)
+    assert job.run_dir.name == "only" and "seed" not in job.params
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("- a\n- b\n", "must be a YAML mapping with 'variants'"),
+        ("variants: {}\n", "'variants' must be a non-empty mapping"),
+        ("variants: {a: {}}\nsteps: 3\n", r"unknown key\(s\) \['steps'\]"),
+        ("variants: {a: {}}\nseeds: [1, 1]\n", "'seeds' must be a list of distinct"),
+        ("variants: {a: {}}\nseeds: [true]\n", "'seeds' must be a list of distinct"),
+        ("variants: {a-b: {}}\n", "variant name 'a-b' may only use"),
+        ("variants: {a: 3}\n", "variant 'a' must map parameter: value"),
+        ("variants: {a: {seed: 1}}\nseeds: [1]\n", "variant 'a' sets 'seed'"),
+        ("variants: {a: {stepz: 1}}\n", r"unknown parameter 'stepz' .*variant a\)"),
+        ("variants: {a: {steps: x}}\n", "variant a"),
+    ],
+)
+def test_grid_bad_input(notebooks, text, message):
+    write_grid(notebooks, text)
+    with pytest.raises(BookError, match=message):
+        prep_grid(notebooks)
+
+
+def test_grid_missing_file_and_clash_with_p(notebooks):
+    with pytest.raises(BookError, match=r"no grid for 'toy' at profile 'cpu'"):
+        prep_grid(notebooks)
+    write_grid(notebooks, "variants: {a: {lr: 0.1}, b: {lr: 0.2}}\n")
+    with pytest.raises(BookError, match="-p lr: the grid .* varies it"):
+        prep_grid(notebooks, lr=0.3)
+
+
+def test_grid_table_means_settings_and_protocols():
+    def result(variant, seed, steps, loss):
+        metric = {"value": loss, "protocol": "toy-v1"}
+        params = {"steps": steps, "lr": 0.1, "seed": seed, "out_dir": f"x/{seed}"}
+        return {
+            "variant": variant,
+            "seed": seed,
+            "params": params,
+            "metrics": {"loss": metric, "fd": {"value": None, "protocol": "p"}},
+        }
+
+    results = [result("a", 0, 5, 1.0), result("a", 1, 5, 3.0), result("b", 0, 9, 2.0)]
+    table = book.grid_table(results, ["loss", "fd"], variants=["b", "a"])
+    lines = table.splitlines()
+    assert lines[0] == "| variant | settings | `loss` | `fd` |"
+    assert lines[2] == "| b | steps=9 | 2 | n/a |"
+    assert lines[3] == f"| a | steps=5 | 2 ± {math.sqrt(2):.2g} | n/a |"
+    assert "Seeds: 0, 1 (mean ± std over seeds)." in lines
+    assert "`loss`: toy-v1." in lines
+    with pytest.raises(BookError, match=r"no grid results for variant\(s\) \['c'\]"):
+        book.grid_table(results, ["loss"], variants=["c"])
+    with pytest.raises(BookError, match="variant 'a' did not record metric 'kid'"):
+        book.grid_table(results, ["kid"])
+
+
+def test_grid_runs_index_and_rerun_the_main_notebook(notebooks):
+    """Two kernels: the grid's runs land in grid/, in order, and change the main key."""
+    write_grid(notebooks, "variants: {fast: {steps: 1}, slow: {steps: 2}}\n")
+    main_job = prep(notebooks, "cpu")
+    assert book.grid_results(main_job.run_dir) == []
+    results = book.run_grid(prep_grid(notebooks))
+    assert [r["variant"] for r in results] == ["fast", "slow"]
+    assert [r["params"]["steps"] for r in results] == [1, 2]
+    assert book.grid_results(main_job.run_dir) == results
+    assert prep(notebooks, "cpu").inputs_hash != main_job.inputs_hash
+    write_grid(notebooks, "variants: {fast: {steps: 1}}\n")  # a new grid file:
+    assert prep(notebooks, "cpu").inputs_hash != main_job.inputs_hash

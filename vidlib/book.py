@@ -9,6 +9,11 @@ notebook ends with :func:`write_results`; the runner then adds ``inputs_hash``,
 ``wall_time_s``, ``notebook`` and the merged ``params`` to ``results.json``. A run whose
 inputs (notebook source, merged parameters, every ``vidlib/**/*.py``) are unchanged is
 skipped as up to date.
+
+Ablation tables are *grids*: ``notebooks/params/<slug>.<profile>.grid.yaml`` names
+variants (parameter overrides) and optionally seeds; ``run SLUG --grid`` runs each into
+``<run dir>/grid/<variant>[-seed<k>]/`` and ``run --all`` runs a slug's grid before its
+notebook, which renders the table with :func:`grid_results` and :func:`grid_table`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import difflib
 import hashlib
 import json
 import logging
+import math
 import numbers
 import os
 import platform
@@ -352,6 +358,7 @@ class Job:
     params: dict[str, Any]  # cast values from the params file and -p, plus profile
     run_dir: Path
     inputs_hash: str
+    variant: str | None = None  # the grid variant's name, None for the main run
 
     @property
     def executed(self) -> Path:
@@ -375,8 +382,15 @@ def prepare(
     *,
     notebooks_dir: Path | None = None,
     out_root: Path | None = None,
+    variant: GridVariant | None = None,
 ) -> Job:
-    """Validate a run: profile, slug, params file, parameter names and types."""
+    """Validate a run: profile, slug, params file, parameter names and types.
+
+    A grid ``variant`` adds its overrides between the params file and ``overrides``
+    and runs in ``<run dir>/grid/<variant.name>``. The main run's inputs include the
+    profile's grid file and the inputs of its last grid run, so it reruns (and reads
+    the grid's results again) after the grid has run anew.
+    """
     notebooks_dir = Path(notebooks_dir or ROOT / "notebooks")
     _check_profile(profile)
     source = notebooks_dir / f"{slug}.md"
@@ -396,6 +410,8 @@ def prepare(
         )
     params_file = notebooks_dir / "params" / f"{slug}.{profile}.yaml"
     given = [("-p", dict(overrides or {}))]
+    if variant:
+        given.insert(0, (variant.origin, variant.overrides))
     if params_file.is_file():
         given.insert(0, (_show(params_file), _read_params_file(params_file)))
     elif profile != "smoke":
@@ -420,7 +436,14 @@ def prepare(
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     run_dir = Path(out_root or ROOT / "_runs").resolve() / profile / slug
-    return Job(slug, profile, source, nb, params, run_dir, digest.hexdigest())
+    grid = grid_file(slug, profile, notebooks_dir)
+    if variant:
+        run_dir = run_dir / GRID_DIR / variant.name
+    elif grid.is_file():
+        digest.update(grid.read_bytes())
+        digest.update(_grid_inputs(run_dir).encode())
+    name = variant.variant if variant else None
+    return Job(slug, profile, source, nb, params, run_dir, digest.hexdigest(), name)
 
 
 def _check_profile(profile: str) -> None:
@@ -429,7 +452,9 @@ def _check_profile(profile: str) -> None:
         raise BookError(f"unknown profile {profile!r}; choose one of {choices}")
 
 
-def _read_params_file(path: Path) -> dict[str, Any]:
+def _read_params_file(
+    path: Path, expected: str = "a YAML mapping of parameter: value"
+) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
@@ -438,7 +463,7 @@ def _read_params_file(path: Path) -> dict[str, Any]:
         problem = getattr(e, "problem", None) or e
         raise BookError(f"{_show(path)} is not valid YAML{where}: {problem}") from e
     if not isinstance(data, dict | None):
-        raise BookError(f"{_show(path)} must be a YAML mapping of parameter: value")
+        raise BookError(f"{_show(path)} must be {expected}")
     return data or {}
 
 
@@ -523,6 +548,8 @@ def execute(job: Job, force: bool = False) -> dict[str, Any]:
         **job.params,
         "out_dir": _show(job.run_dir),
     }
+    if job.variant:
+        results["variant"] = job.variant
     results.update(
         inputs_hash=job.inputs_hash,
         wall_time_s=round(wall, 2),
@@ -545,6 +572,217 @@ def run(
     """Run one notebook (skipped while up to date) and return its results dict."""
     kwargs = {"notebooks_dir": notebooks_dir, "out_root": out_root}
     return execute(prepare(slug, profile, overrides, **kwargs), force=force)
+
+
+# ------------------------------------------------------------------ grids
+GRID_DIR = "grid"
+GRID_INDEX = "index.json"  # the variant folders of the last complete grid run, in order
+GRID_FORMAT = (
+    "a YAML mapping with 'variants' (name: {parameter: value, ...}) and optionally"
+    " 'seeds' (a list of ints)"
+)
+
+
+@dataclass(frozen=True)
+class GridVariant:
+    """One run of a grid: a variant's parameter overrides, with one of the seeds."""
+
+    variant: str
+    seed: int | None  # None: the profile's seed
+    origin: str  # the grid file, named in errors
+    overrides: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """Its folder under ``<run dir>/grid/``."""
+        return self.variant if self.seed is None else f"{self.variant}-seed{self.seed}"
+
+
+def grid_file(slug: str, profile: str, notebooks_dir: Path | None = None) -> Path:
+    """``notebooks/params/<slug>.<profile>.grid.yaml``."""
+    folder = Path(notebooks_dir or ROOT / "notebooks") / "params"
+    return folder / f"{slug}.{profile}.grid.yaml"
+
+
+def read_grid(path: Path) -> list[GridVariant]:
+    """The runs a grid file asks for: every variant once per seed (``GRID_FORMAT``)."""
+    data, where = _read_params_file(path, GRID_FORMAT), _show(path)
+    if unknown := sorted(set(data) - {"variants", "seeds"}):
+        raise BookError(f"{where}: unknown key(s) {unknown}; it must be {GRID_FORMAT}")
+    variants = data.get("variants")
+    if not isinstance(variants, dict) or not variants:
+        raise BookError(f"{where}: 'variants' must be a non-empty mapping")
+    seeds = data.get("seeds", [None])
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or seeds != [None]
+        and not all(type(s) is int for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise BookError(f"{where}: 'seeds' must be a list of distinct ints")
+    runs = []
+    for variant, overrides in variants.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.]+", str(variant)):
+            raise BookError(
+                f"{where}: variant name {variant!r} may only use letters, digits, _ ."
+            )
+        if not isinstance(overrides, dict | None):
+            raise BookError(
+                f"{where}: variant {variant!r} must map parameter: value, got"
+                f" {overrides!r}"
+            )
+        if "seed" in (overrides or {}) and "seeds" in data:
+            raise BookError(f"{where}: variant {variant!r} sets 'seed'; use 'seeds'")
+        for seed in seeds:
+            seeded = {} if seed is None else {"seed": seed}
+            origin = f"{where}, variant {variant}"
+            runs.append(
+                GridVariant(variant, seed, origin, {**(overrides or {}), **seeded})
+            )
+    return runs
+
+
+def prepare_grid(
+    slug: str,
+    profile: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    notebooks_dir: Path | None = None,
+    out_root: Path | None = None,
+) -> list[Job]:
+    """Validate every run of ``<slug>.<profile>.grid.yaml`` (``-p`` applies to all)."""
+    path = grid_file(slug, profile, notebooks_dir)
+    if not path.is_file():
+        raise BookError(f"no grid for {slug!r} at profile {profile!r}: {_show(path)}")
+    variants = read_grid(path)
+    varied = {name for v in variants for name in v.overrides}
+    if clash := sorted(varied & set(overrides or {})):
+        raise BookError(
+            f"-p {', '.join(clash)}: the grid {_show(path)} varies"
+            f" {'it' if len(clash) == 1 else 'them'}; edit the grid file instead"
+        )
+    kwargs = {"notebooks_dir": notebooks_dir, "out_root": out_root}
+    return [prepare(slug, profile, overrides, variant=v, **kwargs) for v in variants]
+
+
+def run_grid(jobs: Sequence[Job], force: bool = False) -> list[dict[str, Any]]:
+    """Execute a grid's jobs; then record them in ``<run dir>/grid/index.json``."""
+    results = [execute(job, force=force) for job in jobs]
+    folders = [job.run_dir.name for job in jobs]
+    if jobs:
+        _write_json(jobs[0].run_dir.parent / GRID_INDEX, {"runs": folders})
+    return results
+
+
+def grid_results(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The results of the last complete grid run under ``out_dir`` (a main run's
+    folder), in the grid file's order; ``[]`` when none has run."""
+    grid = Path(out_dir) / GRID_DIR
+    index = grid / GRID_INDEX
+    if not index.is_file():
+        return []
+    results = []
+    for folder in json.loads(index.read_text())["runs"]:
+        path = grid / folder / RESULTS
+        if not path.is_file():
+            raise BookError(f"{_show(index)} lists {folder} but {_show(path)} is gone")
+        results.append(json.loads(path.read_text()))
+    return results
+
+
+def _grid_inputs(run_dir: Path) -> str:
+    """What the main run depends on from its grid: each run's inputs hash."""
+    with suppress(BookError, ValueError, KeyError):
+        runs = grid_results(run_dir)
+        return json.dumps(
+            [(r.get("variant"), r["seed"], r["inputs_hash"]) for r in runs]
+        )
+    return ""
+
+
+def grid_table(
+    results: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    variants: Sequence[str] | None = None,
+) -> str:
+    """A markdown table: a row per variant, mean ± std over its seeds per metric.
+
+    A ``settings`` column shows the parameters that differ between the rows; footnote
+    lines give each metric's protocol and the seeds. ``None`` values read "n/a".
+    """
+    runs: dict[str, list[Mapping[str, Any]]] = {}
+    for r in results:
+        runs.setdefault(r.get("variant") or "(main)", []).append(r)
+    order = list(variants or runs)
+    if missing := [v for v in order if v not in runs]:
+        raise BookError(f"no grid results for variant(s) {missing}; have {list(runs)}")
+    ignored = {"seed", "out_dir", "profile"}
+    varying = sorted(
+        name
+        for name in {n for r in results for n in r.get("params", {})} - ignored
+        if len({json.dumps(r["params"].get(name), default=str) for r in results}) > 1
+    )
+    lines = [
+        "| variant | settings | " + " | ".join(f"`{m}`" for m in metrics) + " |",
+        "|---" * (len(metrics) + 2) + "|",
+    ]
+    protocols: dict[str, str] = {}
+    for variant in order:
+        first = runs[variant][0]["params"]
+        settings = ", ".join(f"{n}={first.get(n)}" for n in varying) or "-"
+        cells = []
+        for metric in metrics:
+            entries = [r["metrics"].get(metric) for r in runs[variant]]
+            if any(e is None for e in entries):
+                raise BookError(f"variant {variant!r} did not record metric {metric!r}")
+            protocols.setdefault(metric, entries[0]["protocol"])
+            cells.append(_mean_std([e["value"] for e in entries]))
+        lines.append(f"| {variant} | {settings} | " + " | ".join(cells) + " |")
+    seeds = sorted({r["seed"] for r in results})
+    lines += ["", f"Seeds: {', '.join(map(str, seeds))} (mean ± std over seeds)."]
+    lines += [f"`{m}`: {p}." for m, p in protocols.items()]
+    return "\n".join(lines)
+
+
+def _mean_std(values: Sequence[float | None]) -> str:
+    if any(v is None for v in values):
+        return "n/a"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.4g}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.4g} ± {std:.2g}"
+
+
+def run_all(
+    names: Sequence[str],
+    profile: str,
+    overrides: Mapping[str, Any],
+    *,
+    grid: bool = False,
+    grids_too: bool = False,
+    out_root: Path | None = None,
+    force: bool = False,
+) -> None:
+    """Validate every job first, then run: ``grid`` runs only the slugs' grids;
+    ``grids_too`` runs a slug's grid (if its profile has one) before its notebook."""
+    plan: list[tuple[str, list[Job], bool]] = []  # slug, grid jobs, run the notebook?
+    for slug in names:
+        has_grid = grid or (grids_too and grid_file(slug, profile).is_file())
+        jobs = (
+            prepare_grid(slug, profile, overrides, out_root=out_root)
+            if has_grid
+            else []
+        )
+        if not grid:
+            prepare(slug, profile, overrides, out_root=out_root)  # validate it now
+        plan.append((slug, jobs, not grid))
+    for slug, jobs, notebook in plan:
+        if jobs:
+            run_grid(jobs, force=force)
+        if notebook:  # prepared again: its inputs include the grid just run
+            execute(prepare(slug, profile, overrides, out_root=out_root), force=force)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -649,6 +887,7 @@ examples:
   python -m vidlib.book run --all --profile cpu
   python -m vidlib.book run g3an --profile gpu -p steps 20000 -p seed 1 --force
   python -m vidlib.book run mocogan --profile cpu -p shapes "[circle, square]"
+  python -m vidlib.book run g3an --profile cpu --grid  # the ablation grid only
   python -m vidlib.book build --profile cpu          # HTML in _build/html
   python -m vidlib.book build --profile smoke --out _build/smoke
                                     # HTML in _build/smoke/_build/html
@@ -658,6 +897,10 @@ optional), cpu, gpu, paper (each needs notebooks/params/<slug>.<profile>.yaml).
 A run writes <out-root>/<profile>/<slug>/: <slug>.ipynb, results.json and whatever the
 notebook saves there; it is skipped while the notebook source, the merged parameters
 and vidlib/**/*.py are unchanged. Bad input exits 2; a failed notebook or build, 1.
+A grid (notebooks/params/<slug>.<profile>.grid.yaml: 'variants' name -> parameter
+overrides, optional 'seeds' list) runs each variant (x seed) into
+<out-root>/<profile>/<slug>/grid/<variant>[-seed<k>]/; the notebook reads them with
+vidlib.book.grid_results(out_dir) and shows vidlib.book.grid_table(...).
 """
 
 
@@ -683,6 +926,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="set a parameter (cast to its declared type)",
     )
     p_run.add_argument("--force", action="store_true", help="rerun even if up to date")
+    p_run.add_argument(
+        "--grid",
+        action="store_true",
+        help="run the variants of notebooks/params/<SLUG>.<profile>.grid.yaml\n"
+        "(--all runs each existing grid before its notebook)",
+    )
     p_build = sub.add_parser(
         "build", help="stage executed notebooks, build HTML", **formatting
     )
@@ -714,13 +963,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             names = slugs() if args.all else args.slugs
             if not names:
                 raise BookError(f"no notebooks in {_show(ROOT / 'notebooks')}")
-            overrides = dict(args.overrides)
-            jobs = [
-                prepare(s, args.profile, overrides, out_root=args.out_root)
-                for s in names
-            ]
-            for job in jobs:  # all validated before the first one runs
-                execute(job, force=args.force)
+            run_all(
+                names,
+                args.profile,
+                dict(args.overrides),
+                grid=args.grid,
+                grids_too=args.all,
+                out_root=args.out_root,
+                force=args.force,
+            )
         elif args.command == "build":
             build(args.profile, out=args.out, out_root=args.out_root)
         else:
