@@ -16,6 +16,7 @@ import torch
 from einops import rearrange
 from IPython.display import Image
 from matplotlib import pyplot as plt
+from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
@@ -129,3 +130,31 @@ def filmstrip_figure(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def flow_to_rgb(
+    flow: np.ndarray | torch.Tensor, max_magnitude: float | None = None
+) -> np.ndarray:
+    """Colour-code optical flow ``(2, ..., H, W)`` (``dx``, ``dy`` in pixels) as
+    ``(..., H, W, 3)`` uint8 on the HSV wheel: hue = direction (red = right, then
+    counter-clockwise on screen through yellow-green = up), saturation = magnitude
+    relative to ``max_magnitude`` (default: the largest in ``flow``), white = still."""
+    flow = flow.detach().cpu().numpy() if isinstance(flow, torch.Tensor) else flow
+    dx, dy = np.asarray(flow[0], np.float64), np.asarray(flow[1], np.float64)
+    magnitude = np.hypot(dx, dy)
+    scale = max_magnitude if max_magnitude is not None else magnitude.max()
+    hue = (np.arctan2(-dy, dx) / (2 * math.pi)) % 1.0
+    saturation = np.clip(magnitude / scale if scale > 0 else 0 * magnitude, 0, 1)
+    hsv = np.stack([hue, saturation, np.ones_like(hue)], -1)
+    return np.rint(hsv_to_rgb(hsv) * 255).astype(np.uint8)
+
+
+def flow_wheel(size: int = 64) -> np.ndarray:
+    """The legend of :func:`flow_to_rgb`: ``(size, size, 3)`` uint8, flow pointing
+    from the centre to each pixel (unit magnitude on the inscribed circle)."""
+    y, x = np.mgrid[:size, :size] + 0.5
+    radius = size / 2
+    wheel = flow_to_rgb(np.stack([(x - radius) / radius, (y - radius) / radius]), 1.0)
+    outside = np.hypot(x - radius, y - radius) > radius
+    wheel[outside] = 255
+    return wheel

@@ -30,6 +30,15 @@ Labels ``shape``, ``color``, ``background`` and ``action`` index the global tupl
 ``SHAPES``, ``tuple(COLORS)``, ``BACKGROUNDS`` and ``ACTIONS`` (also for configs that
 use subsets), so a label means the same thing in every config.
 
+Ground-truth optical flow (``ShapesVideos(..., with_flow=True)`` adds ``item["flow"]``,
+``(2, T - 1, H, W)`` float32, channels ``(dx, dy)`` in pixels, :func:`flow`): the
+object neither rotates nor deforms, so between frames ``t`` and ``t + 1`` it moves by
+a similarity ``p -> c_{t+1} + (p - c_t) k_{t+1} / k_t`` (centre ``c``, scale ``k``).
+Pixels the object covers at least half in frame ``t`` carry that displacement, all
+other pixels (the static background) carry zero. Forward flow: frame ``t + 1`` at
+``p + flow(p)`` shows what frame ``t`` shows at ``p``, except where the object
+uncovers or covers background (occlusion boundaries).
+
 Throughput of ``ShapesVideos.__getitem__`` (sampling, rendering, tensor conversion) in
 one process, ``benchmarks/shapes_render.py``, measured on a 2-core x86_64 CPU,
 2026-11-23, while other jobs shared the machine (load average ~3.8), median (best) of
@@ -409,6 +418,24 @@ def coverage(factors: ShapesFactors, resolution: int, frames: int) -> np.ndarray
     return np.clip(np.float32(0.5) - sdf_px, 0, 1)
 
 
+def flow(factors: ShapesFactors, resolution: int, frames: int) -> np.ndarray:
+    """Forward optical flow ``(2, T - 1, H, W)`` float32 in pixels (``dx``, ``dy``)
+    from frame ``t`` to ``t + 1``: the object's similarity motion on pixels with
+    coverage >= 0.5 in frame ``t``, zero on the background (module docstring)."""
+    s = clip_times(frames)
+    x, y = (c * resolution for c in factors.path.centre(s))  # (T,) pixels
+    grow = (factors.path.scale(s[1:]) / factors.path.scale(s[:-1]) - 1)[:, None]
+    pixels = np.arange(resolution) + 0.5
+    dx = (x[1:] - x[:-1])[:, None] + (pixels - x[:-1, None]) * grow  # (T - 1, W)
+    dy = (y[1:] - y[:-1])[:, None] + (pixels - y[:-1, None]) * grow  # (T - 1, H)
+    mask = coverage(factors, resolution, frames)[:-1] >= 0.5  # (T - 1, H, W)
+    shape = mask.shape
+    displacement = np.stack(
+        [np.broadcast_to(dx[:, None, :], shape), np.broadcast_to(dy[:, :, None], shape)]
+    )
+    return (displacement * mask).astype(np.float32)
+
+
 @lru_cache(maxsize=64)
 def _background(name: str, resolution: int) -> np.ndarray:
     """Background ``name``, read-only ``(3, H, W)`` float32 in ``[0, 1]``."""
@@ -459,7 +486,8 @@ class ShapesVideos(torch.utils.data.Dataset):
     ``train`` and ``test`` exclude every combination that matches all keys of some
     ``holdout`` entry (e.g. ``{"shape": "circle", "action": "orbit"}``); ``heldout``
     draws only those. Holdout values are checked against the global names, so one
-    holdout list serves configs with different subsets.
+    holdout list serves configs with different subsets. ``with_flow`` adds the
+    ground-truth ``item["flow"]`` ``(2, T - 1, H, W)`` (:func:`flow`).
     """
 
     def __init__(
@@ -469,6 +497,7 @@ class ShapesVideos(torch.utils.data.Dataset):
         seed: int = 0,
         split: str = "train",
         holdout: Sequence[Mapping[str, str]] = (),
+        with_flow: bool = False,
     ) -> None:
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
@@ -488,6 +517,9 @@ class ShapesVideos(torch.utils.data.Dataset):
             "split": split,
             "holdout": self.holdout,
         }
+        self.with_flow = with_flow
+        if with_flow:  # only then: configs (and hashes) without flow stay as they were
+            self.config["with_flow"] = True
 
     def __len__(self) -> int:
         return self.size
@@ -508,4 +540,9 @@ class ShapesVideos(torch.utils.data.Dataset):
         video = render_channels_first(factors, config.resolution, config.frames)
         video = np.multiply(video, 2, out=video)  # numpy in place: no torch threads
         video = np.subtract(video, 1, out=video)
-        return {"video": torch.from_numpy(video), "index": index, **factors.labels()}
+        item = {"video": torch.from_numpy(video), "index": index, **factors.labels()}
+        if self.with_flow:
+            item["flow"] = torch.from_numpy(
+                flow(factors, config.resolution, config.frames)
+            )
+        return item
