@@ -1,0 +1,357 @@
+"""Metric registry: names that carry their protocol; entries for ``write_results``.
+
+``evaluate(names, fake, real=..., judges=..., weights=...)`` returns ``{name: {"value":
+float | None, "protocol": str, "n_fake": int, "seed": int, ...}}``. Names:
+
+==========================  ==========================================================
+``fd_judge``                Fréchet distance of judge clip features, fake vs real; the
+                            entry is named ``fd_<judges.protocol>``
+``kd_judge``                kernel (KID-style) distance of the same features
+                            (``kd_<judges.protocol>``)
+``is_judge_<key>``          Inception Score of the judge's ``<key>`` softmax (``action``
+                            or an appearance factor); also ``hyx_judge_<key>`` H(y|x)
+                            and ``hy_judge_<key>`` H(y)
+``fcs_navs_ssim``           NAVS frame consistency (SSIM to the first frame)
+``mcs_navs_<phi>``          NAVS relative motion consistency with φ = ``pixels``,
+                            ``judge`` (appearance judge frame features) or ``vgg16``
+                            (relu3_3, needs weights)
+``acd_shapes_colour``       MoCoGAN ACD with the shape's mean colour as descriptor
+``mfd_pixels``              mean absolute frame difference
+``fvd_i3d_<N>x<T>``         FVD: I3D logits, N fake and N real clips of T frames
+                            (needs weights)
+``fid_resnext101_<N>x16``   G3AN/AVLAE "FID": 3D-ResNeXt-101 pool features of N fakes
+                            vs the given real set (needs weights)
+==========================  ==========================================================
+
+A metric whose extractor has no weights file gets ``value: None`` and ``unavailable:
+<reason>``. ``reference_rows`` scores real-vs-real, static, shuffled and noise videos.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from einops import rearrange
+
+from vidlib.metrics import consistency, extractors
+from vidlib.metrics.frechet import (
+    frechet_distance_from_stats,
+    frechet_stats,
+    kernel_distances,
+)
+from vidlib.metrics.inception import (
+    conditional_entropy,
+    inception_score,
+    marginal_entropy,
+)
+from vidlib.metrics.motion import (
+    MFD_PROTOCOL,
+    mean_frame_difference,
+    shuffled_videos,
+    static_videos,
+)
+
+KD_SUBSETS, KD_SUBSET_SIZE = 100, 1000
+IS_SPLITS = 1  # TGAN/TGANv2: one split (reference §2)
+CROSS_CHECK_MAX_DIM = 1024  # Newton–Schulz cross-check of the sqrtm up to this D
+REFERENCE_ROWS = ("real_vs_real", "static", "shuffled", "noise")
+Entry = dict[str, Any]
+
+
+def judge_frame_features(judges: Any) -> consistency.FrameFeatures:
+    """φ for ``mcs_navs_judge``: the appearance judge's per-frame features."""
+
+    def features(frames: torch.Tensor) -> torch.Tensor:
+        videos = rearrange(frames, "n c h w -> n c 1 h w")
+        judges.appearance.to(frames.device)
+        return judges.appearance.frame_features(videos.float())[:, 0]
+
+    return features
+
+
+def _fd_entry(fake_feats: torch.Tensor, real_feats: torch.Tensor) -> Entry:
+    a, b = frechet_stats(fake_feats, "fake features"), frechet_stats(real_feats, "real")
+    value = frechet_distance_from_stats(a, b, "eigh")
+    entry: Entry = {
+        "value": value,
+        "feature_dim": int(a.mu.shape[0]),
+        "rank_deficient": a.rank_deficient or b.rank_deficient,
+    }
+    if a.mu.shape[0] <= CROSS_CHECK_MAX_DIM:
+        check = frechet_distance_from_stats(a, b, "newton_schulz")
+        entry["sqrtm_newton_schulz"] = check
+    return entry
+
+
+def _kd_entry(fake_feats: torch.Tensor, real_feats: torch.Tensor, seed: int) -> Entry:
+    values = kernel_distances(
+        fake_feats,
+        real_feats,
+        subsets=KD_SUBSETS,
+        subset_size=KD_SUBSET_SIZE,
+        seed=seed,
+    )
+    size = min(KD_SUBSET_SIZE, len(fake_feats), len(real_feats))
+    return {
+        "value": float(values.mean()),
+        "std": float(values.std()),
+        "subset_size": size,
+    }
+
+
+def _probs(judges: Any, key: str, videos: torch.Tensor) -> torch.Tensor:
+    if key == "action":
+        logits = judges.action_logits(videos)
+    elif key in judges.factors:
+        logits = judges.appearance_logits(videos)[key]
+    else:
+        raise ValueError(
+            f"judge key {key!r} is not 'action' or one of the judged factors "
+            f"{judges.factors}"
+        )
+    return logits.double().softmax(dim=1).cpu()
+
+
+def _unavailable(protocol: str, reason: str) -> Entry:
+    return {"value": None, "protocol": protocol, "unavailable": reason}
+
+
+def _standard(
+    extractor: str,
+    protocol: str,
+    weights: Mapping[str, str | Path],
+    compute: Callable[[Any], Entry],
+) -> Entry:
+    try:
+        model = extractors.load_extractor(extractor, weights.get(extractor))
+    except extractors.ExtractorUnavailable as e:
+        return _unavailable(protocol, str(e))
+    return {"protocol": protocol, **compute(model)}
+
+
+class _Evaluation:
+    """One call of ``evaluate``: caches judge features of the real set."""
+
+    def __init__(self, fake, real, judges, seed, weights, real_cache=None) -> None:
+        self.fake, self.real, self.judges, self.seed = fake, real, judges, seed
+        self.weights = dict(weights or {})
+        self._real_cache = {} if real_cache is None else real_cache
+        self._fake_feats: torch.Tensor | None = None
+
+    def need_real(self, name: str) -> torch.Tensor:
+        if self.real is None:
+            raise ValueError(f"metric {name!r} compares with real videos: pass real=")
+        return self.real
+
+    def need_judges(self, name: str) -> Any:
+        if self.judges is None:
+            raise ValueError(
+                f"metric {name!r} needs judges: pass judges=load_judges(...)"
+            )
+        return self.judges
+
+    def judge_features(self, which: str) -> torch.Tensor:
+        """Judge features of "fake" or "real" (the real ones shared between rows)."""
+        if which == "fake":
+            if self._fake_feats is None:
+                self._fake_feats = self.judges.features(self.fake).double().cpu()
+            return self._fake_feats
+        if "judge" not in self._real_cache:
+            self._real_cache["judge"] = self.judges.features(self.real).double().cpu()
+        return self._real_cache["judge"]
+
+    def entry(self, name: str) -> tuple[str, Entry]:
+        """(output name, entry) of one requested metric name."""
+        fake, seed = self.fake, self.seed
+        if name in ("fd_judge", "kd_judge") or re.fullmatch(r"(fd|kd)_judge_.+", name):
+            judges = self.need_judges(name)
+            self.need_real(name)
+            full = f"{name[:2]}_{judges.protocol}"
+            if name not in (name[:2] + "_judge", full):
+                raise ValueError(
+                    f"metric {name!r} does not match the judges: use {full!r}"
+                )
+            f_fake, f_real = self.judge_features("fake"), self.judge_features("real")
+            if name.startswith("fd"):
+                protocol = (
+                    "Frechet distance (float64, ddof=1, eigh sqrtm) of "
+                    f"{judges.protocol} clip features, generated vs real (not FVD/FID)"
+                )
+                return full, {"protocol": protocol, **_fd_entry(f_fake, f_real)}
+            protocol = (
+                f"unbiased MMD^2, kernel (x.y/d+1)^3, mean of {KD_SUBSETS} subsets, "
+                f"{judges.protocol} clip features (not KVD)"
+            )
+            return full, {"protocol": protocol, **_kd_entry(f_fake, f_real, seed)}
+        if match := re.fullmatch(r"(is|hyx|hy)_judge_(\w+)", name):
+            judges = self.need_judges(name)
+            kind, key = match.groups()
+            probs = _probs(judges, key, fake)
+            source = f"{judges.protocol} {key} softmax"
+            if kind == "is":
+                mean, std = inception_score(probs, IS_SPLITS)
+                protocol = f"exp(E KL(p(y|x)||p(y))), {source}, {IS_SPLITS} split(s)"
+                return name, {"value": mean, "std": std, "protocol": protocol}
+            if kind == "hyx":
+                value = conditional_entropy(probs)
+                return name, {"value": value, "protocol": f"H(y|x) in nats, {source}"}
+            return name, {
+                "value": marginal_entropy(probs),
+                "protocol": f"H(y) in nats, {source}",
+            }
+        if name == "fcs_navs_ssim":
+            protocol = (
+                "NAVS Sec. 4.2 FCS: mean over videos and t>=2 of SSIM(x_1, x_t); "
+                "SSIM of Wang 2004 (11x11 Gaussian, sigma 1.5, K 0.01/0.03), [0,1], "
+                "RGB mean"
+            )
+            return name, {"value": consistency.fcs(fake), "protocol": protocol}
+        if match := re.fullmatch(r"mcs_navs_(pixels|judge|vgg16)", name):
+            return name, self.mcs_entry(name, match.group(1))
+        if name == "acd_shapes_colour":
+            protocol = (
+                "MoCoGAN ACD: mean L2 over all frame pairs of the shape's mean colour "
+                "(saturation > 0.5) on the [0,255] scale, averaged over videos"
+            )
+            value = consistency.acd(consistency.shape_colours(fake))
+            return name, {"value": value, "protocol": protocol}
+        if name == "mfd_pixels":
+            value = mean_frame_difference(fake).mean().item()
+            return name, {"value": value, "protocol": MFD_PROTOCOL}
+        if match := re.fullmatch(r"fvd_i3d_(\d+)x(\d+)", name):
+            return name, self.fvd_entry(name, int(match[1]), int(match[2]))
+        if match := re.fullmatch(r"fid_resnext101_(\d+)x16", name):
+            return name, self.resnext_entry(name, int(match[1]))
+        raise ValueError(f"unknown metric {name!r}; see vidlib.metrics.registry")
+
+    def mcs_entry(self, name: str, phi: str) -> Entry:
+        real = self.need_real(name)
+        base = "NAVS Sec. 4.2 MCS: log10 ||f - f_hat||^2, f = mean consecutive-frame"
+        if phi == "pixels":
+            protocol = f"{base} feature difference; phi = pixels on [0,1]"
+            return {"protocol": protocol, "value": consistency.mcs(self.fake, real)}
+        if phi == "judge":
+            judges = self.need_judges(name)
+            protocol = (
+                f"{base} difference; phi = {judges.protocol} appearance frame features"
+            )
+            value = consistency.mcs(self.fake, real, judge_frame_features(judges))
+            return {"protocol": protocol, "value": value}
+        protocol = f"{base} difference; phi = ImageNet VGG16 relu3_3, native resolution"
+
+        def compute(model: Any) -> Entry:
+            phi_vgg = extractors.vgg16_frame_features(model)
+            return {"value": consistency.mcs(self.fake, real, phi_vgg, batch_size=64)}
+
+        return _standard("vgg16", protocol, self.weights, compute)
+
+    def fvd_entry(self, name: str, n: int, frames: int) -> Entry:
+        real = self.need_real(name)
+        protocol = (
+            "FVD (Unterthiner 2018): I3D Kinetics-400 logits averaged over time, "
+            f"uint8, TF1 bilinear to 224, [-1,1]; {n} generated vs {n} real clips of "
+            f"{frames} frames; float64, ddof=1"
+        )
+        for which, videos in (("generated", self.fake), ("real", real)):
+            if videos.shape[0] != n or videos.shape[2] != frames:
+                raise ValueError(
+                    f"{name} needs {n} {which} clips of {frames} frames, got "
+                    f"{videos.shape[0]} of {videos.shape[2]}"
+                )
+        return self.extractor_fd_entry("i3d", protocol, real)
+
+    def resnext_entry(self, name: str, n: int) -> Entry:
+        real = self.need_real(name)
+        protocol = (
+            "G3AN/AVLAE FID: 3D-ResNeXt-101 (Hara) 2048-d pool features, centre 16 "
+            f"frames, bilinear 112, minus ActivityNet mean; {n} generated vs "
+            f"{real.shape[0]} real; float64, ddof=1"
+        )
+        if self.fake.shape[0] != n:
+            raise ValueError(
+                f"{name} needs {n} generated clips, got {self.fake.shape[0]}"
+            )
+        return self.extractor_fd_entry("resnext101", protocol, real)
+
+    def extractor_fd_entry(
+        self, extractor: str, protocol: str, real: torch.Tensor
+    ) -> Entry:
+        """Fréchet distance of a standard extractor's features, or unavailable."""
+
+        def compute(model: Any) -> Entry:
+            f_fake = extractors.extract(extractor, model, self.fake)
+            return _fd_entry(f_fake, extractors.extract(extractor, model, real))
+
+        return _standard(extractor, protocol, self.weights, compute)
+
+
+def evaluate(
+    names: Sequence[str],
+    fake: torch.Tensor,
+    *,
+    real: torch.Tensor | None = None,
+    judges: Any = None,
+    seed: int = 0,
+    weights: Mapping[str, str | Path] | None = None,
+) -> dict[str, Entry]:
+    """Metric entries for ``write_results`` of generated videos ``(B, 3, T, H, W)``.
+
+    ``weights`` maps ``"i3d"``, ``"resnext101"``, ``"vgg16"`` to local state_dict
+    files; without one the metric's entry is ``value: None`` with the reason.
+    """
+    return _evaluate(names, _Evaluation(fake, real, judges, seed, weights))
+
+
+def _evaluate(names: Sequence[str], run: _Evaluation) -> dict[str, Entry]:
+    fake, real = run.fake, run.real
+    if fake.ndim != 5 or fake.shape[1] != 3:
+        raise ValueError(
+            f"fake must be videos (B, 3, T, H, W), got {tuple(fake.shape)}"
+        )
+    results: dict[str, Entry] = {}
+    for name in names:
+        key, entry = run.entry(name)
+        entry.update(n_fake=int(fake.shape[0]), seed=run.seed)
+        if real is not None:
+            entry["n_real"] = int(real.shape[0])
+        if entry["value"] is not None and not abs(entry["value"]) < float("inf"):
+            entry.update(value=None, unavailable=f"not finite ({entry['value']})")
+        results[key] = entry
+    return results
+
+
+def reference_videos(real_test: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The reference rows' "generated" sets, all made from ``real_test``: itself, its
+    first frames repeated, its frames shuffled, and uniform noise in [-1, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.rand(real_test.shape, generator=gen) * 2 - 1
+    return {
+        "real_vs_real": real_test,
+        "static": static_videos(real_test),
+        "shuffled": shuffled_videos(real_test, gen),
+        "noise": noise.to(real_test.device),
+    }
+
+
+def reference_rows(
+    real_train: torch.Tensor,
+    real_test: torch.Tensor,
+    names: Sequence[str],
+    judges: Any = None,
+    *,
+    seed: int = 0,
+    weights: Mapping[str, str | Path] | None = None,
+) -> dict[str, dict[str, Entry]]:
+    """``{row: evaluate(names, row videos, real=real_train)}`` for the rows
+    real-vs-real (test vs train), static, shuffled and noise."""
+    real_cache: dict[str, torch.Tensor] = {}  # real features, computed once
+    return {
+        row: _evaluate(
+            names, _Evaluation(videos, real_train, judges, seed, weights, real_cache)
+        )
+        for row, videos in reference_videos(real_test, seed).items()
+    }
