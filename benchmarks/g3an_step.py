@@ -25,10 +25,6 @@ from vidlib.models.g3an import G3AN, G3ANConfig
 
 CONFIGS = {
     "paper size (64x64x16, ngf = ndf = 64, F-SA at G3_3, batch 8)": (G3ANConfig(), 8),
-    "paper size, (2+1)D D_V (official), batch 8": (
-        G3ANConfig(video_discriminator="2+1d"),
-        8,
-    ),
     "cpu profile (32x32x8, ngf 8, ndf 16, F-SA at G3_1, batch 16)": (
         G3ANConfig(
             resolution=32,
@@ -40,7 +36,6 @@ CONFIGS = {
             video_discriminator="2+1d",
             video_temporal_padding=1,
             image_frames=8,
-            ema_decay=0.99,
             lr_g=5e-4,
             lr_d=1e-4,
         ),
