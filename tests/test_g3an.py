@@ -7,7 +7,14 @@ import pytest
 import torch
 from einops import repeat
 
-from vidlib.models.g3an import G3AN, G3ANConfig, G3ANGenerator, level_widths
+from vidlib.models.g3an import (
+    G3AN,
+    G3ANConfig,
+    G3ANGenerator,
+    ImageDiscriminator,
+    VideoDiscriminator,
+    level_widths,
+)
 
 
 def count(module: torch.nn.Module) -> int:
@@ -35,16 +42,18 @@ def test_paper_size_parameter_counts_match_the_reference() -> None:
     """Reference §1.3/§1.5 (hand-computed from the official layer shapes): G 22.93 M
     without F-SA, 23.09 M with; D_V (2+1)D 8.35 M; D_I 2.76 M."""
     no_sn = dict(spectral_norm_g=False, spectral_norm_d=False)  # same parameters
+    cfg = G3ANConfig(video_discriminator="2+1d", **no_sn)
     with torch.device("meta"):
-        with_fsa = G3AN(G3ANConfig(video_discriminator="2+1d", **no_sn))
+        with_fsa = G3ANGenerator(cfg)
         without = G3ANGenerator(G3ANConfig(fsa_position=-1, **no_sn))
+        d_v, d_i = VideoDiscriminator(cfg), ImageDiscriminator(cfg)
     assert round(count(without) / 1e6, 2) == 22.93
-    assert round(count(with_fsa.nets["G"]) / 1e6, 2) == 23.09
-    assert round(count(with_fsa.nets["D_V"]) / 1e6, 2) == 8.35
-    assert round(count(with_fsa.nets["D_I"]) / 1e6, 2) == 2.76
+    assert round(count(with_fsa) / 1e6, 2) == 23.09
+    assert round(count(d_v) / 1e6, 2) == 8.35
+    assert round(count(d_i) / 1e6, 2) == 2.76
     # F-SA on F_V after G3_3 (256 channels): q, k 256→32, v 256→256, γ; T-SA + S-SA
     fsa = 2 * (2 * (256 * 32 + 32) + 256 * 256 + 256 + 1)
-    assert count(with_fsa.nets["G"]) - count(without) == fsa == 164_482
+    assert count(with_fsa) - count(without) == fsa == 164_482
 
 
 def test_spectral_norm_adds_no_parameters() -> None:
