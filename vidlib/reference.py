@@ -52,7 +52,64 @@ def as_rows(numbers: list[Reported]) -> list[dict]:
 
 
 # --- G3AN (wang2020g3an) ----------------------------------------------------------
-G3AN: tuple[Reported, ...] = ()
+_G3AN_FID = (
+    "video FID (Heusel et al.) in the features of a 3D CNN pre-trained on Kinetics "
+    "(Hara et al., 3D-ResNeXt-101; official eval code: 16 frames at 112x112, 5000 "
+    "generated videos vs all training videos)"
+)
+_G3AN_IS = (
+    "video IS (Salimans et al.) from the class posterior of the same 3D CNN trained "
+    "on UCF101"
+)
+_G3AN_COLUMNS = (  # (dataset, metric) of each column of Tables 1, 3, 4, 5
+    ("MUG", "FID"),
+    ("UvA-NEMO", "FID"),
+    ("Weizmann", "FID"),
+    ("UCF101", "FID"),
+    ("UCF101", "IS"),
+)
+_G3AN_TABLES: dict[str, dict[str, tuple[float, ...]]] = {
+    "Table 1": {  # comparison with the state of the art
+        "VGAN": (160.76, 235.01, 158.04, 115.06, 2.94),
+        "TGAN": (97.07, 216.41, 99.85, 110.58, 2.74),
+        "MoCoGAN": (87.11, 197.32, 92.18, 104.14, 3.06),
+        "G3AN": (67.12, 119.22, 86.01, 91.21, 3.62),
+    },
+    "Table 3": {  # contribution of the main components of G
+        "w/o G_S, G_T, F-SA": (117.10, 164.04, 252.97, 127.09, 2.78),
+        "w/o G_S, G_T": (113.44, 159.54, 176.73, 120.17, 3.16),
+        "w/o G_S": (109.87, 129.84, 141.06, 117.19, 3.05),
+        "w/o F-SA": (85.11, 128.14, 97.54, 98.37, 3.44),
+        "w/o G_T": (82.07, 121.87, 94.64, 96.47, 3.16),
+        "G3AN": (67.12, 119.22, 86.01, 91.21, 3.62),
+    },
+    "Table 4": {  # transposed convolution type in G_V, matched parameter counts
+        "3D": (93.51, 149.98, 154.21, 117.61, 2.88),
+        "(2+1)D": (73.08, 141.35, 95.01, 98.70, 3.36),
+        "(1+2)D": (69.42, 140.42, 87.04, 96.79, 3.07),
+    },
+    "Table 5": {  # level after which F-SA is inserted
+        "G_0": (83.01, 188.60, 96.38, 100.37, 3.09),
+        "G_1": (72.54, 178.64, 99.66, 126.12, 2.74),
+        "G_2": (69.02, 160.12, 97.53, 112.36, 3.03),
+        "G_3": (67.12, 119.22, 86.01, 91.21, 3.62),
+    },
+}
+G3AN: tuple[Reported, ...] = tuple(
+    Reported(
+        paper="wang2020g3an",
+        table=table,
+        dataset=dataset,
+        method=method,
+        metric=metric,
+        value=value,
+        protocol=_G3AN_FID if metric == "FID" else _G3AN_IS,
+        higher_is_better=metric == "IS",
+    )
+    for table, rows in _G3AN_TABLES.items()
+    for method, values in rows.items()
+    for (dataset, metric), value in zip(_G3AN_COLUMNS, values, strict=True)
+)
 
 
 # --- NAVS (aich2020navs) ----------------------------------------------------------

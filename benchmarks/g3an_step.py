@@ -1,0 +1,124 @@
+"""G3AN training-step time and sampling throughput, paper and cpu-profile sizes.
+
+Run ``python benchmarks/g3an_step.py [--device cuda] [--bf16] [--threads N]``. Times
+``G3AN.train_step`` (one D_V + D_I update and one G update) on random clips after a
+warm-up step, and ``generate`` for a batch of clips; prints one JSON line per
+configuration and writes them, with the machine and its load average, to
+``book/results/g3an_step_<device>[_bf16].json`` (``--out`` to change), which the
+chapter shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from vidlib.models.g3an import G3AN, G3ANConfig
+
+CONFIGS = {
+    "paper size (64x64x16, ngf = ndf = 64, F-SA at G3_3, batch 8)": (G3ANConfig(), 8),
+    "cpu profile (32x32x8, ngf 8, ndf 16, F-SA at G3_1, batch 16)": (
+        G3ANConfig(
+            resolution=32,
+            frames=8,
+            temporal_upsamples=1,
+            ngf=8,
+            ndf=16,
+            fsa_position=1,
+            video_discriminator="2+1d",
+            video_temporal_padding=1,
+            image_frames=8,
+            lr_g=5e-4,
+            lr_d=1e-4,
+        ),
+        16,
+    ),
+}
+
+
+def seconds(fn: Callable[[], None], repeats: int) -> float:
+    """Median wall time of ``fn`` over ``repeats`` calls (synchronised on CUDA)."""
+    times = []
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def measure(
+    cfg: G3ANConfig, batch_size: int, device: torch.device, bf16: bool, repeats: int
+) -> dict[str, float]:
+    """Median train-step time and clips/s for training and for sampling."""
+    torch.manual_seed(0)
+    method = G3AN(cfg)
+    for net in method.nets.values():
+        net.to(device)
+    shape = (batch_size, 3, cfg.frames, cfg.resolution, cfg.resolution)
+    batch = {"video": torch.rand(shape, device=device) * 2 - 1}
+
+    def step() -> None:
+        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            method.train_step(batch, 0)
+
+    @torch.no_grad()
+    def generate() -> None:
+        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            method.generate(method.codes(batch_size))
+
+    step()  # warm-up
+    step_s = seconds(step, repeats)
+    method.nets["G"].eval()
+    sample_s = seconds(generate, repeats)
+    return {
+        "train_step_s": round(step_s, 3),
+        "train_clips_per_s": round(batch_size / step_s, 2),
+        "sample_clips_per_s": round(batch_size / sample_s, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    parser.add_argument("--threads", type=int, default=0, help="0: torch default")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    load_before = os.getloadavg()[0]
+    rows = []
+    for name, (cfg, batch_size) in CONFIGS.items():
+        timing = measure(cfg, batch_size, device, args.bf16, args.repeats)
+        rows.append({"config": name, **timing})
+        print(json.dumps(rows[-1]), flush=True)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    machine = (
+        f"{name}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch threads, bf16 autocast {args.bf16}, "
+        f"load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after, "
+        f"median of {args.repeats}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    print(machine)
+    suffix = f"{device.type}{'_bf16' if args.bf16 else ''}"
+    results = Path(__file__).parents[1] / "book" / "results"
+    out = args.out or results / f"g3an_step_{suffix}.json"
+    out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""G3AN: paper-size parameter counts, the three streams and their fusion, ablation
+switches, the conditional variant, updates and bad configurations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from einops import repeat
+
+from vidlib.models.g3an import (
+    G3AN,
+    G3ANConfig,
+    G3ANGenerator,
+    ImageDiscriminator,
+    VideoDiscriminator,
+    level_widths,
+)
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def small(**overrides) -> G3AN:
+    """16×16×8 (N = 3 levels, T_m = 1, one temporal upsampling), narrow."""
+    base = dict(
+        dim_z_a=6,
+        dim_z_m=3,
+        frames=8,
+        resolution=16,
+        temporal_upsamples=1,
+        ngf=2,
+        ndf=4,
+        fsa_position=1,
+        video_temporal_padding=1,
+    )
+    torch.manual_seed(0)
+    return G3AN(G3ANConfig(**{**base, **overrides}))
+
+
+def test_paper_size_parameter_counts_match_the_reference() -> None:
+    """Reference §1.3/§1.5 (hand-computed from the official layer shapes): G 22.93 M
+    without F-SA, 23.09 M with; D_V (2+1)D 8.35 M; D_I 2.76 M."""
+    no_sn = dict(spectral_norm_g=False, spectral_norm_d=False)  # same parameters
+    cfg = G3ANConfig(video_discriminator="2+1d", **no_sn)
+    with torch.device("meta"):
+        with_fsa = G3ANGenerator(cfg)
+        without = G3ANGenerator(G3ANConfig(fsa_position=-1, **no_sn))
+        d_v, d_i = VideoDiscriminator(cfg), ImageDiscriminator(cfg)
+    assert round(count(without) / 1e6, 2) == 22.93
+    assert round(count(with_fsa) / 1e6, 2) == 23.09
+    assert round(count(d_v) / 1e6, 2) == 8.35
+    assert round(count(d_i) / 1e6, 2) == 2.76
+    # F-SA on F_V after G3_3 (256 channels): q, k 256→32, v 256→256, γ; T-SA + S-SA
+    fsa = 2 * (2 * (256 * 32 + 32) + 256 * 256 + 256 + 1)
+    assert count(with_fsa) - count(without) == fsa == 164_482
+
+
+def test_spectral_norm_adds_no_parameters() -> None:
+    with_sn, without = small(), small(spectral_norm_g=False, spectral_norm_d=False)
+    for name, net in with_sn.nets.items():
+        assert count(net) == count(without.nets[name]), name
+
+
+def test_paper_size_widths_and_shapes_on_the_meta_device() -> None:
+    cfg = G3ANConfig(spectral_norm_g=False)
+    assert level_widths(cfg) == [512, 512, 256, 128, 64]
+    with torch.device("meta"):
+        g = G3ANGenerator(cfg)
+        video = g(torch.empty(2, 128), torch.empty(2, 10, 1))
+        longer = g(torch.empty(2, 128), torch.empty(2, 10, 3))
+    assert video.shape == (2, 3, 16, 64, 64)
+    assert longer.shape == (2, 3, 24, 64, 64)  # T = 4·(T_m + 3): 16, 20, 24, ...
+    assert g.fsa[0].value.in_channels == 256  # F_V after G3_3: 2·128 channels
+
+
+def test_conv_types_have_matched_parameter_counts() -> None:
+    """Table 4's three G_V convolutions, widths set to the 3-D conv's count."""
+    with torch.device("meta"):
+        counts = {
+            conv: count(
+                G3ANGenerator(
+                    G3ANConfig(conv=conv, match_3d_params=True, spectral_norm_g=False)
+                )
+            )
+            for conv in ("3d", "2+1d", "1+2d")
+        }
+    assert max(counts.values()) / min(counts.values()) < 1.001
+
+
+def test_fusion_replicates_appearance_over_time_and_adds_motion_over_space() -> None:
+    """Fig. 3: F_V = concat_C(replicate_T(F_S), F_V' + replicate_HW(F_T))."""
+    method = small()
+    level = method.nets["G"].levels[1].eval()
+    f_s, f_t = torch.randn(2, 8, 4, 4), torch.randn(2, 8, 4)
+    f_v = torch.randn(2, 16, 4, 4, 4)
+    out_s, out_v, out_t = level(f_s, f_v, f_t)
+    assert out_s.shape == (2, 4, 8, 8) and out_t.shape == (2, 4, 8)
+    assert out_v.shape == (2, 8, 8, 8, 8)
+    assert torch.equal(out_v[:, :4], repeat(out_s, "b c h w -> b c t h w", t=8))
+    motion = out_v[:, 4:] - level.video(f_v)
+    expected = repeat(out_t, "b c t -> b c t h w", h=8, w=8)
+    assert torch.allclose(motion, expected, atol=1e-6)
+    # G_S never sees motion and G_T never sees appearance
+    again_s, _, again_t = level(f_s, torch.randn_like(f_v), torch.randn_like(f_t))
+    assert torch.equal(again_s, out_s) and not torch.equal(again_t, out_t)
+    assert torch.equal(level(torch.randn_like(f_s), f_v, f_t)[2], out_t)
+
+
+def test_any_length_from_a_longer_motion_code() -> None:
+    method = small()
+    method.nets["G"].eval()
+    codes = method.codes(2, torch.Generator().manual_seed(0), frames=16)
+    assert codes["z_m"].shape == (2, 3, 5)
+    assert method.generate(codes).shape == (2, 3, 16, 16, 16)
+
+
+@pytest.mark.parametrize(
+    ("switch", "expected_v_in"),
+    [
+        ({}, [9, 16, 8]),
+        ({"spatial_stream": False}, [9, 8, 4]),
+        ({"temporal_stream": False}, [9, 16, 8]),
+        ({"spatial_stream": False, "temporal_stream": False}, [9, 8, 4]),
+    ],
+)
+def test_stream_ablations(switch: dict, expected_v_in: list[int]) -> None:
+    g = small(**switch).nets["G"]
+    firsts = [level.video[0] for level in g.levels]
+    assert [conv.in_channels for conv in firsts] == expected_v_in
+    assert all((lv.spatial is None) == (not g.cfg.spatial_stream) for lv in g.levels)
+    assert all((lv.temporal is None) == (not g.cfg.temporal_stream) for lv in g.levels)
+    assert g(torch.randn(2, 6), torch.randn(2, 3, 1)).shape == (2, 3, 8, 16, 16)
+
+
+def test_no_fsa_and_fsa_position() -> None:
+    assert not hasattr(small(fsa_position=-1).nets["G"], "fsa")
+    g = small(fsa_position=0).nets["G"]
+    assert g.fsa[0].value.in_channels == 2 * level_widths(g.cfg)[0]
+
+
+@pytest.mark.parametrize("kind", ["3d", "2+1d"])
+def test_discriminators(kind: str) -> None:
+    method = small(video_discriminator=kind, num_categories=4)
+    videos = torch.randn(3, 3, 8, 16, 16)
+    assert method.nets["D_V"](videos).shape == (3, 5)
+    assert method.nets["D_I"](videos[:, :, 0]).shape == (3,)
+
+
+def test_conditional_category_enters_only_the_temporal_stream() -> None:
+    method = small(num_categories=4)
+    g = method.nets["G"].eval()
+    assert g.levels[0].temporal[0].in_channels == 3 + 4
+    assert g.levels[0].spatial[0].in_channels == 6
+    assert g.levels[0].video[0].in_channels == 6 + 3
+    codes = method.codes(2, torch.Generator().manual_seed(0))
+    other = dict(codes, category=(codes["category"] + 1) % 4)
+    assert not torch.allclose(method.generate(codes), method.generate(other))
+
+
+@pytest.mark.parametrize("loss", ["bce", "hinge"])
+def test_train_step_updates_every_network(loss: str) -> None:
+    method = small(num_categories=4, loss=loss, ema_decay=0.5, image_frames=2)
+    before = {
+        n: [p.clone() for p in net.parameters()] for n, net in method.nets.items()
+    }
+    batch = {
+        "video": torch.rand(4, 3, 8, 16, 16) * 2 - 1,
+        "action": torch.tensor([0, 1, 2, 3]),
+    }
+    scalars = method.train_step(batch, 0)
+    assert set(scalars) == {
+        "d_video",
+        "d_image",
+        "g_video",
+        "g_image",
+        "d_category",
+        "g_category",
+    }
+    assert all(torch.isfinite(torch.tensor(v)) for v in scalars.values())
+    for name, net in method.nets.items():
+        moved = any(
+            not torch.equal(a, b)
+            for a, b in zip(before[name], net.parameters(), strict=True)
+        )
+        assert moved, name
+
+
+def test_bad_configs_name_the_allowed_values() -> None:
+    with pytest.raises(ValueError, match=r"frames must be \(T_m \+ 3\)·4 .* one of 16"):
+        G3ANConfig(frames=18)
+    with pytest.raises(ValueError, match=r"fsa_position must be -1 .* 0\.\.4"):
+        G3ANConfig(fsa_position=5)
+    with pytest.raises(ValueError, match=r"conv must be one of \('1\+2d'"):
+        G3ANConfig(conv="4d")
+    with pytest.raises(ValueError, match=r"resolution must be .* 8, 16, 32, 64"):
+        G3ANConfig(resolution=48)
+    with pytest.raises(ValueError, match=r"temporal_upsamples must be in 0\.\.4"):
+        G3ANConfig(temporal_upsamples=5)
+    with pytest.raises(ValueError, match=r"video_discriminator must be one of"):
+        G3ANConfig(video_discriminator="2d")
+    with pytest.raises(ValueError, match=r"D_V needs frames >= 13"):
+        G3ANConfig(frames=12, temporal_upsamples=1)
+    with pytest.raises(ValueError, match="num_categories > 0 needs temporal_stream"):
+        G3ANConfig(num_categories=3, temporal_stream=False)
+    method = small()
+    with pytest.raises(ValueError, match=r"z_m must be \(B, dim_z_m=3, T_m >= 1\)"):
+        method.generate({"z_a": torch.randn(1, 6), "z_m": torch.randn(1, 3)})
+    with pytest.raises(ValueError, match=r"frames must be \(T_m \+ 3\)·2"):
+        method.codes(1, frames=9)

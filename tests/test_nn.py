@@ -1,0 +1,118 @@
+"""Shared blocks: F-SA against an independent computation, transposed conv shapes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from vidlib.nn import (
+    AxialSelfAttention,
+    FactorisedSelfAttention,
+    Transposed,
+    ema_update,
+    matched_width,
+    transposed_video_conv,
+)
+
+
+def count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def identity_value(sa: AxialSelfAttention) -> None:
+    channels = sa.value.weight.shape[0]
+    with torch.no_grad():
+        sa.value.weight.copy_(torch.eye(channels)[:, :, None, None, None])
+        sa.value.bias.zero_()
+
+
+@pytest.mark.parametrize("axis", ["time", "space"])
+def test_identity_attention_returns_its_input(axis: str, monkeypatch) -> None:
+    """β = I and W_v = I give o = x (reference §1.4: the official code fails)."""
+    torch.manual_seed(0)
+    sa = AxialSelfAttention(16, axis)
+    identity_value(sa)
+
+    def identity(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        return torch.eye(q.shape[1]).expand(q.shape[0], -1, -1)
+
+    monkeypatch.setattr(sa, "attention", identity)
+    x = torch.randn(2, 16, 3, 4, 5)  # T, H, W all different: a wrong reshape shows
+    assert torch.equal(sa.attend(x), x)
+    with torch.no_grad():
+        sa.gamma.fill_(1.0)
+    assert torch.allclose(sa(x), 2 * x)
+
+
+def reference_attention(sa: AxialSelfAttention, x: torch.Tensor) -> torch.Tensor:
+    """o computed position by position with loops (independent of the einops code)."""
+    q, k, v = sa.query(x), sa.key(x), sa.value(x)
+    out = torch.empty_like(x)
+    b, _, t, h, w = x.shape
+    for n in range(b):
+        if sa.axis == "time":
+            for i in range(h):
+                for j in range(w):
+                    beta = torch.softmax(q[n, :, :, i, j].T @ k[n, :, :, i, j], dim=1)
+                    out[n, :, :, i, j] = v[n, :, :, i, j] @ beta.T
+        else:
+            for s in range(t):
+                qs, ks = q[n, :, s].flatten(1), k[n, :, s].flatten(1)
+                beta = torch.softmax(qs.T @ ks, dim=1)
+                out[n, :, s] = (v[n, :, s].flatten(1) @ beta.T).view(-1, h, w)
+    return out
+
+
+@pytest.mark.parametrize("axis", ["time", "space"])
+def test_attention_matches_a_loop_over_positions(axis: str) -> None:
+    torch.manual_seed(1)
+    sa = AxialSelfAttention(16, axis)
+    x = torch.randn(2, 16, 3, 4, 5)
+    with torch.no_grad():
+        assert torch.allclose(sa.attend(x), reference_attention(sa, x), atol=1e-5)
+
+
+def test_fsa_is_temporal_then_spatial_and_starts_as_identity() -> None:
+    fsa = FactorisedSelfAttention(16)
+    assert [m.axis for m in fsa] == ["time", "space"]
+    x = torch.randn(1, 16, 2, 3, 3)
+    assert torch.equal(fsa(x), x)  # γ = 0 at initialisation (SAGAN)
+    # q, k: C → C/8 and v: C → C, weights and biases, plus γ, per branch
+    per_branch = 2 * (16 * 2 + 2) + 16 * 16 + 16 + 1
+    assert count(fsa) == 2 * per_branch
+
+
+@pytest.mark.parametrize("conv", ["1+2d", "2+1d", "3d"])
+def test_transposed_video_conv_shapes(conv: str) -> None:
+    g = Transposed(k_t=4, k_s=4, s_t=2, s_s=2, p_t=1, p_s=1)
+    block = transposed_video_conv(6, 5, g, conv)
+    out = block(torch.randn(2, 6, 3, 4, 4))
+    assert out.shape == (2, 5, g.out_t(3), g.out_s(4), g.out_s(4)) == (2, 5, 6, 8, 8)
+    assert (out >= 0).all()  # ends with ReLU
+
+
+@pytest.mark.parametrize("conv", ["1+2d", "2+1d"])
+def test_matched_width_gives_the_3d_parameter_count(conv: str) -> None:
+    g = Transposed(k_t=4, k_s=4, s_t=2, s_s=2, p_t=1, p_s=1)
+    full = count(transposed_video_conv(256, 128, g, "3d"))
+    mid = matched_width(256, 128, g, conv)
+    factorised = count(transposed_video_conv(256, 128, g, conv, mid))
+    assert abs(factorised - full) / full < 0.01
+
+
+def test_unknown_conv_type_names_the_allowed_ones() -> None:
+    with pytest.raises(ValueError, match=r"conv must be one of \('1\+2d', '2\+1d'"):
+        transposed_video_conv(2, 2, Transposed(1, 1), "4d")
+    with pytest.raises(ValueError, match="axis must be 'time' or 'space'"):
+        AxialSelfAttention(8, "depth")
+
+
+def test_ema_update_moves_parameters_and_copies_buffers() -> None:
+    live, ema = nn.BatchNorm1d(2), nn.BatchNorm1d(2)
+    with torch.no_grad():
+        live.weight.fill_(3.0)
+        live.running_mean.fill_(5.0)
+    ema_update(ema, live, decay=0.75)
+    assert torch.allclose(ema.weight, torch.full((2,), 0.75 * 1 + 0.25 * 3))
+    assert torch.equal(ema.running_mean, live.running_mean)

@@ -1,0 +1,174 @@
+"""Shared network blocks: factorised transposed spatio-temporal convolutions,
+factorised spatio-temporal self-attention (F-SA), spectral norm and EMA helpers.
+
+Video features are ``(B, C, T, H, W)``. A transposed convolution over time and space
+is written with its temporal and spatial parts apart (kernel ``k_t``/``k_s``, stride
+``s_t``/``s_s``, padding ``p_t``/``p_s``), so one description builds
+
+* ``"3d"``   — one ConvTranspose3d with kernel ``(k_t, k_s, k_s)``;
+* ``"1+2d"`` — the transposed (1+2)D convolution of Wang et al. (ImaGINator, WACV
+  2020) that G3AN uses: a 1-D temporal ConvTranspose, BN, ReLU, then a 2-D spatial
+  one;
+* ``"2+1d"`` — the same two in the opposite order (spatial first).
+
+Every convolution is followed by BatchNorm and ReLU, as in the G3 module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+CONV_TYPES: tuple[str, ...] = ("1+2d", "2+1d", "3d")
+
+
+def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
+    """``module`` with spectral normalisation of its weight when ``enabled``."""
+    return spectral_norm(module) if enabled else module
+
+
+@dataclass(frozen=True)
+class Transposed:
+    """Kernel, stride and padding of a transposed conv over time (t) and space (s).
+
+    Output length: ``(n - 1)·stride − 2·padding + kernel`` along each axis.
+    """
+
+    k_t: int
+    k_s: int
+    s_t: int = 1
+    s_s: int = 1
+    p_t: int = 0
+    p_s: int = 0
+
+    def out_t(self, t: int) -> int:
+        return (t - 1) * self.s_t - 2 * self.p_t + self.k_t
+
+    def out_s(self, s: int) -> int:
+        return (s - 1) * self.s_s - 2 * self.p_s + self.k_s
+
+
+def matched_width(c_in: int, c_out: int, geometry: Transposed, conv: str) -> int:
+    """Intermediate width M giving a factorised conv the 3-D conv's parameter count.
+
+    The rule of R(2+1)D (Tran et al. 2018):
+    ``M·(c_in·a + c_out·b) ≈ c_in·c_out·k_t·k_s²``, with ``(a, b) = (k_t, k_s²)``
+    for (1+2)D and ``(k_s², k_t)`` for (2+1)D.
+    """
+    k_t, k_s2 = geometry.k_t, geometry.k_s**2
+    a, b = (k_t, k_s2) if conv == "1+2d" else (k_s2, k_t)
+    return max(1, round(c_in * c_out * k_t * k_s2 / (c_in * a + c_out * b)))
+
+
+def _bn_relu(channels: int) -> list[nn.Module]:
+    return [nn.BatchNorm3d(channels), nn.ReLU(True)]
+
+
+def transposed_video_conv(
+    c_in: int,
+    c_out: int,
+    geometry: Transposed,
+    conv: str = "1+2d",
+    mid: int | None = None,
+    sn: bool = False,
+) -> nn.Sequential:
+    """A transposed spatio-temporal conv of type ``conv`` (see module docstring).
+
+    ``(B, c_in, T, H, W)`` → ``(B, c_out, out_t(T), out_s(H), out_s(W))``; each conv
+    is followed by BN and ReLU. ``mid`` is the width between the two factorised
+    convs (default ``c_out``, as the official G3AN code does).
+    """
+    if conv not in CONV_TYPES:
+        raise ValueError(f"conv must be one of {CONV_TYPES}, got {conv!r}")
+    g = geometry
+    if conv == "3d":
+        layer = nn.ConvTranspose3d(
+            c_in,
+            c_out,
+            (g.k_t, g.k_s, g.k_s),
+            (g.s_t, g.s_s, g.s_s),
+            (g.p_t, g.p_s, g.p_s),
+        )
+        return nn.Sequential(maybe_sn(layer, sn), *_bn_relu(c_out))
+    mid = mid or c_out
+    temporal = ((g.k_t, 1, 1), (g.s_t, 1, 1), (g.p_t, 0, 0))
+    spatial = ((1, g.k_s, g.k_s), (1, g.s_s, g.s_s), (0, g.p_s, g.p_s))
+    first, second = (temporal, spatial) if conv == "1+2d" else (spatial, temporal)
+    return nn.Sequential(
+        maybe_sn(nn.ConvTranspose3d(c_in, mid, *first), sn),
+        *_bn_relu(mid),
+        maybe_sn(nn.ConvTranspose3d(mid, c_out, *second), sn),
+        *_bn_relu(c_out),
+    )
+
+
+class AxialSelfAttention(nn.Module):
+    """SAGAN self-attention along one axis of a video feature map.
+
+    ``axis="time"`` (T-SA): every spatial position ``(h, w)`` attends over the T time
+    steps; ``axis="space"`` (S-SA): every frame ``t`` attends over its H·W positions.
+    With ``q = W_q x``, ``k = W_k x`` (C → C/8) and ``v = W_v x`` (C → C), all 1×1×1:
+
+        β = softmax_j(q_i · k_j),   o_i = Σ_j β_ij v_j,   y = γ·o + x,   γ₀ = 0.
+    """
+
+    def __init__(self, channels: int, axis: str, sn: bool = False) -> None:
+        super().__init__()
+        if axis not in ("time", "space"):
+            raise ValueError(f"axis must be 'time' or 'space', got {axis!r}")
+        self.axis = axis
+        inner = max(channels // 8, 1)
+        self.query = maybe_sn(nn.Conv3d(channels, inner, 1), sn)
+        self.key = maybe_sn(nn.Conv3d(channels, inner, 1), sn)
+        self.value = maybe_sn(nn.Conv3d(channels, channels, 1), sn)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def to_sequences(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, H, W)`` → ``(batch of sequences, length, C)`` along the axis."""
+        if self.axis == "time":
+            return rearrange(x, "b c t h w -> (b h w) t c")
+        return rearrange(x, "b c t h w -> (b t) (h w) c")
+
+    def from_sequences(self, seq: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`to_sequences` for a feature map shaped like ``like``."""
+        b, _, t, h, w = like.shape
+        if self.axis == "time":
+            return rearrange(seq, "(b h w) t c -> b c t h w", b=b, h=h, w=w)
+        return rearrange(seq, "(b t) (h w) c -> b c t h w", b=b, t=t, h=h)
+
+    def attention(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """β ``(N, L, L)`` from queries and keys ``(N, L, C/8)``: softmax over keys."""
+        return torch.softmax(q @ k.transpose(1, 2), dim=-1)
+
+    def attend(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention output o (before the residual), shaped like ``x``."""
+        q, k, v = (self.to_sequences(f(x)) for f in (self.query, self.key, self.value))
+        return self.from_sequences(self.attention(q, k) @ v, x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``y = γ·o + x`` for ``x`` of shape ``(B, C, T, H, W)``."""
+        return self.gamma * self.attend(x) + x
+
+
+class FactorisedSelfAttention(nn.Sequential):
+    """F-SA of G3AN (Sec. 3.1, Fig. 4): T-SA followed by S-SA, ``(B, C, T, H, W)``."""
+
+    def __init__(self, channels: int, sn: bool = False) -> None:
+        super().__init__(
+            AxialSelfAttention(channels, "time", sn),
+            AxialSelfAttention(channels, "space", sn),
+        )
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, live: nn.Module, decay: float) -> None:
+    """Exponential moving average of parameters, ``θ_ema ← decay·θ_ema + (1−decay)·θ``;
+    buffers (BN statistics, SN vectors) are copied."""
+    for p_ema, p in zip(ema.parameters(), live.parameters(), strict=True):
+        p_ema.lerp_(p, 1 - decay)
+    for b_ema, b in zip(ema.buffers(), live.buffers(), strict=True):
+        b_ema.copy_(b)
