@@ -372,7 +372,13 @@ def test_grid_missing_file_and_clash_with_p(notebooks):
 def test_grid_table_means_settings_and_protocols():
     def result(variant, seed, steps, loss):
         metric = {"value": loss, "protocol": "toy-v1"}
-        params = {"steps": steps, "lr": 0.1, "seed": seed, "out_dir": f"x/{seed}"}
+        params = {
+            "steps": steps,
+            "lr": 0.1,
+            "seed": seed,
+            "out_dir": f"x/{seed}",
+            "model": {"width": 8, "depth": 2 if variant == "a" else 3},
+        }
         return {
             "variant": variant,
             "seed": seed,
@@ -384,8 +390,8 @@ def test_grid_table_means_settings_and_protocols():
     table = book.grid_table(results, ["loss", "fd"], variants=["b", "a"])
     lines = table.splitlines()
     assert lines[0] == "| variant | settings | `loss` | `fd` |"
-    assert lines[2] == "| b | steps=9 | 2 | n/a |"
-    assert lines[3] == f"| a | steps=5 | 2 ± {math.sqrt(2):.2g} | n/a |"
+    assert lines[2] == "| b | model.depth=3, steps=9 | 2 | n/a |"
+    assert lines[3] == f"| a | model.depth=2, steps=5 | 2 ± {math.sqrt(2):.2g} | n/a |"
     assert "Seeds: 0, 1 (mean ± std over seeds)." in lines
     assert "`loss`: toy-v1." in lines
     with pytest.raises(BookError, match=r"no grid results for variant\(s\) \['c'\]"):

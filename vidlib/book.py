@@ -718,10 +718,11 @@ def grid_table(
     if missing := [v for v in order if v not in runs]:
         raise BookError(f"no grid results for variant(s) {missing}; have {list(runs)}")
     ignored = {"seed", "out_dir", "profile"}
+    params = [_flatten(r.get("params", {})) for r in results]
     varying = sorted(
         name
-        for name in {n for r in results for n in r.get("params", {})} - ignored
-        if len({json.dumps(r["params"].get(name), default=str) for r in results}) > 1
+        for name in {n for p in params for n in p} - ignored
+        if len({json.dumps(p.get(name), default=str) for p in params}) > 1
     )
     lines = [
         "| variant | settings | " + " | ".join(f"`{m}`" for m in metrics) + " |",
@@ -729,7 +730,7 @@ def grid_table(
     ]
     protocols: dict[str, str] = {}
     for variant in order:
-        first = runs[variant][0]["params"]
+        first = _flatten(runs[variant][0].get("params", {}))
         settings = ", ".join(f"{n}={first.get(n)}" for n in varying) or "-"
         cells = []
         for metric in metrics:
@@ -743,6 +744,17 @@ def grid_table(
     lines += ["", f"Seeds: {', '.join(map(str, seeds))} (mean ± std over seeds)."]
     lines += [f"`{m}`: {p}." for m, p in protocols.items()]
     return "\n".join(lines)
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameter dicts as dotted names ({"model": {"ngf": 8}} -> model.ngf)."""
+    flat: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, Mapping):
+            flat |= _flatten(value, f"{prefix}{name}.")
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
 
 
 def _mean_std(values: Sequence[float | None]) -> str:
