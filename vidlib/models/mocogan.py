@@ -46,6 +46,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
+from vidlib.nn import ema_update
 
 
 @dataclass(frozen=True)
@@ -363,13 +364,6 @@ class MoCoGAN:
             return logits.new_zeros(())
         return F.cross_entropy(logits[:, 1:].float(), labels.to(logits.device).long())
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        if "G_ema" not in self.nets:
-            return
-        decay = self.cfg.ema_decay
-        ema, live = self.nets["G_ema"], self.nets["G"]
-        for p_ema, p in zip(ema.parameters(), live.parameters(), strict=True):
-            p_ema.lerp_(p, 1 - decay)
-        for b_ema, b in zip(ema.buffers(), live.buffers(), strict=True):
-            b_ema.copy_(b)
+        if "G_ema" in self.nets:
+            ema_update(self.nets["G_ema"], self.nets["G"], self.cfg.ema_decay)
