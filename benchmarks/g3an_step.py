@@ -25,6 +25,8 @@ from vidlib.models.g3an import G3AN, G3ANConfig
 
 CONFIGS = {
     "paper size (64x64x16, ngf = ndf = 64, F-SA at G3_3, batch 8)": (G3ANConfig(), 8),
+    # the earlier cpu recipe; notebooks/params/g3an.cpu.yaml now has temporal_upsamples
+    # 0 and an EMA of G (the training cell of the chapter times that one)
     "cpu profile (32x32x8, ngf 8, ndf 16, F-SA at G3_1, batch 16)": (
         G3ANConfig(
             resolution=32,
