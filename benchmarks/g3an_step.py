@@ -14,12 +14,11 @@ import argparse
 import json
 import os
 import platform
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from mocogan_step import seconds  # benchmarks/ is sys.path[0] when run as a script
 
 from vidlib.models.g3an import G3AN, G3ANConfig
 
@@ -44,20 +43,6 @@ CONFIGS = {
         16,
     ),
 }
-
-
-def seconds(fn: Callable[[], None], repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls (synchronised on CUDA)."""
-    times = []
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
 
 
 def measure(

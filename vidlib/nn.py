@@ -16,6 +16,7 @@ Every convolution is followed by BatchNorm and ReLU, as in the G3 module.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -172,3 +173,20 @@ def ema_update(ema: nn.Module, live: nn.Module, decay: float) -> None:
         p_ema.lerp_(p, 1 - decay)
     for b_ema, b in zip(ema.buffers(), live.buffers(), strict=True):
         b_ema.copy_(b)
+
+
+def video_discriminator_frames(
+    frames: int, resolution: int, temporal_padding: int
+) -> int:
+    """Frames left before a DCGAN-style D_V's head: log2(resolution) − 2 layers with
+    temporal kernel 4 and stride 1, each removing 3 − 2·``temporal_padding`` frames."""
+    layers = int(math.log2(resolution)) - 2
+    left = frames + layers * (2 * temporal_padding - 3)
+    if left < 1:
+        shortest = 1 - layers * (2 * temporal_padding - 3)
+        raise ValueError(
+            f"D_V needs frames >= {shortest} at resolution {resolution} with "
+            f"video_temporal_padding={temporal_padding}; got frames={frames}. Raise "
+            "video_temporal_padding (1 keeps 1 frame per layer)."
+        )
+    return left

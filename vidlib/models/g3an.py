@@ -59,6 +59,7 @@ from vidlib.nn import (
     matched_width,
     maybe_sn,
     transposed_video_conv,
+    video_discriminator_frames,
 )
 
 VIDEO_DISCRIMINATORS: tuple[str, ...] = ("3d", "2+1d")
@@ -142,7 +143,9 @@ class G3ANConfig:
                 f"image_frames must be in [1, frames={self.frames}], "
                 f"got {self.image_frames}"
             )
-        video_discriminator_frames(self)  # raises if the clip is too short for D_V
+        video_discriminator_frames(
+            self.frames, self.resolution, self.video_temporal_padding
+        )  # raises if the clip is too short for D_V
 
 
 def z_m_length(cfg: G3ANConfig, frames: int) -> int:
@@ -299,20 +302,6 @@ class ImageDiscriminator(nn.Module):
         return self.net(images).flatten()
 
 
-def video_discriminator_frames(cfg: G3ANConfig) -> int:
-    """Frames left before D_V's head (each temporal k=4 conv removes 3 − 2·pad)."""
-    layers = int(math.log2(cfg.resolution)) - 2
-    left = cfg.frames + layers * (2 * cfg.video_temporal_padding - 3)
-    if left < 1:
-        shortest = 1 - layers * (2 * cfg.video_temporal_padding - 3)
-        raise ValueError(
-            f"D_V needs frames >= {shortest} at resolution {cfg.resolution} with "
-            f"video_temporal_padding={cfg.video_temporal_padding}; got frames="
-            f"{cfg.frames}. Raise video_temporal_padding (1 keeps 1 frame per layer)."
-        )
-    return left
-
-
 class VideoDiscriminator(nn.Module):
     """D_V, ``"3d"`` (paper) or ``"2+1d"`` (official "improved"), 1 + K logits.
 
@@ -338,7 +327,12 @@ class VideoDiscriminator(nn.Module):
                 time = nn.Conv3d(c_out, c_out, (4, 1, 1), 1, (pad, 0, 0))
                 layers += [maybe_sn(space, sn), _lrelu(), maybe_sn(time, sn), _lrelu()]
         k_t, last, outputs = (
-            min(4, video_discriminator_frames(cfg)),
+            min(
+                4,
+                video_discriminator_frames(
+                    cfg.frames, cfg.resolution, cfg.video_temporal_padding
+                ),
+            ),
             widths[-1],
             1 + cfg.num_categories,
         )

@@ -46,7 +46,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
-from vidlib.nn import ema_update
+from vidlib.nn import ema_update, video_discriminator_frames
 
 
 @dataclass(frozen=True)
@@ -91,21 +91,9 @@ class MoCoGANConfig:
                 f"image_frames must be in [1, frames={self.frames}], "
                 f"got {self.image_frames}"
             )
-        video_discriminator_frames(self)  # raises if the clip is too short for D_V
-
-
-def video_discriminator_frames(cfg: MoCoGANConfig) -> int:
-    """Frames left before D_V's last layer (each k=4, s=1 layer removes 3 − 2·pad)."""
-    layers = int(math.log2(cfg.resolution)) - 2
-    left = cfg.frames + layers * (2 * cfg.video_temporal_padding - 3)
-    if left < 1:
-        shortest = 1 - layers * (2 * cfg.video_temporal_padding - 3)
-        raise ValueError(
-            f"D_V needs frames >= {shortest} at resolution {cfg.resolution} with "
-            f"video_temporal_padding={cfg.video_temporal_padding}; got frames="
-            f"{cfg.frames}. Raise video_temporal_padding (1 keeps 1 frame per layer)."
-        )
-    return left
+        video_discriminator_frames(
+            self.frames, self.resolution, self.video_temporal_padding
+        )  # raises if the clip is too short for D_V
 
 
 class MotionGenerator(nn.Module):
@@ -220,7 +208,12 @@ class VideoDiscriminator(nn.Module):
             if i > 0 and not sn:
                 layers.append(nn.BatchNorm3d(c_out))
             layers.append(nn.LeakyReLU(0.2, True))
-        k_t = min(4, video_discriminator_frames(cfg))
+        k_t = min(
+            4,
+            video_discriminator_frames(
+                cfg.frames, cfg.resolution, cfg.video_temporal_padding
+            ),
+        )
         head = nn.Conv3d(widths[-1], 1 + cfg.dim_z_category, (k_t, 4, 4), bias=False)
         layers.append(_conv(head, sn))
         self.net = nn.Sequential(*layers)
