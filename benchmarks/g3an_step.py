@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from mocogan_step import seconds  # benchmarks/ is sys.path[0] when run as a script
+from mocogan_step import measure  # benchmarks/ is sys.path[0] when run as a script
 
 from vidlib.models.g3an import G3AN, G3ANConfig
 
@@ -45,37 +45,6 @@ CONFIGS = {
 }
 
 
-def measure(
-    cfg: G3ANConfig, batch_size: int, device: torch.device, bf16: bool, repeats: int
-) -> dict[str, float]:
-    """Median train-step time and clips/s for training and for sampling."""
-    torch.manual_seed(0)
-    method = G3AN(cfg)
-    for net in method.nets.values():
-        net.to(device)
-    shape = (batch_size, 3, cfg.frames, cfg.resolution, cfg.resolution)
-    batch = {"video": torch.rand(shape, device=device) * 2 - 1}
-
-    def step() -> None:
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-            method.train_step(batch, 0)
-
-    @torch.no_grad()
-    def generate() -> None:
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-            method.generate(method.codes(batch_size))
-
-    step()  # warm-up
-    step_s = seconds(step, repeats)
-    method.nets["G"].eval()
-    sample_s = seconds(generate, repeats)
-    return {
-        "train_step_s": round(step_s, 3),
-        "train_clips_per_s": round(batch_size / step_s, 2),
-        "sample_clips_per_s": round(batch_size / sample_s, 2),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cpu")
@@ -90,7 +59,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     rows = []
     for name, (cfg, batch_size) in CONFIGS.items():
-        timing = measure(cfg, batch_size, device, args.bf16, args.repeats)
+        timing = measure(G3AN, cfg, batch_size, device, args.bf16, args.repeats)
         rows.append({"config": name, **timing})
         print(json.dumps(rows[-1]), flush=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

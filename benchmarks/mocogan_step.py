@@ -11,10 +11,13 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
+from vidlib.train import Method
 
 CONFIGS = {
     "cpu profile (32x32x8, ngf 32, ndf 16, batch 16)": (
@@ -48,11 +51,17 @@ def seconds(fn, repeats: int) -> float:
 
 
 def measure(
-    cfg: MoCoGANConfig, batch_size: int, device: torch.device, bf16: bool, repeats: int
+    method_class: Callable[[Any], Method],
+    cfg: Any,
+    batch_size: int,
+    device: torch.device,
+    bf16: bool,
+    repeats: int,
 ) -> dict[str, float]:
-    """Median train-step time and clips/s for training and for sampling."""
+    """Median train-step time and clips/s for training and for sampling of
+    ``method_class(cfg)`` (any Method whose config has frames and resolution)."""
     torch.manual_seed(0)
-    method = MoCoGAN(cfg)
+    method = method_class(cfg)
     for net in method.nets.values():
         net.to(device)
     shape = (batch_size, 3, cfg.frames, cfg.resolution, cfg.resolution)
@@ -64,15 +73,17 @@ def measure(
 
     @torch.no_grad()
     def generate() -> None:
-        method.generate(method.codes(batch_size))
+        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            method.generate(method.codes(batch_size))
 
     step()  # warm-up
     step_s = seconds(step, repeats)
+    method.nets["G"].eval()
     sample_s = seconds(generate, repeats)
     return {
         "train_step_s": round(step_s, 3),
-        "train_clips_per_s": round(batch_size / step_s, 1),
-        "sample_clips_per_s": round(batch_size / sample_s, 1),
+        "train_clips_per_s": round(batch_size / step_s, 2),
+        "sample_clips_per_s": round(batch_size / sample_s, 2),
     }
 
 
@@ -84,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     for name, (cfg, batch_size) in CONFIGS.items():
-        timing = measure(cfg, batch_size, device, args.bf16, args.repeats)
+        timing = measure(MoCoGAN, cfg, batch_size, device, args.bf16, args.repeats)
         machine = {
             "device": str(device),
             "bf16": args.bf16,
