@@ -186,6 +186,26 @@ def test_train_step_updates_every_network(loss: str) -> None:
         assert moved, name
 
 
+@pytest.mark.parametrize("crop", [0, 3])
+def test_motion_crop_gives_every_frame_a_full_window_of_z_m(crop: int) -> None:
+    """G3_0's kernel spans 4 steps of z_m; without F-SA and with BN in eval mode, frame
+    t depends only on the steps that window covers. Cropping 3 frames at each end
+    (T_m = frames + 3) leaves every frame a full window; without it, the end frames
+    see 1 step (the fade at the clip ends of the cpu runs)."""
+    method = small(frames=8, temporal_upsamples=0, fsa_position=-1, motion_crop=crop)
+    generator = method.nets["G"].eval()
+    codes = method.codes(1)
+    assert codes["z_m"].shape[2] == 8 - 3 + 2 * crop
+    z_m = codes["z_m"].requires_grad_(True)
+    video = generator(codes["z_a"], z_m)
+    assert video.shape[2] == 8
+    seen = []
+    for t in range(8):
+        (grad,) = torch.autograd.grad(video[:, :, t].sum(), z_m, retain_graph=True)
+        seen.append(int((grad.abs().sum(dim=(0, 1)) > 0).sum()))
+    assert seen == ([4] * 8 if crop == 3 else [1, 2, 3, 4, 4, 3, 2, 1])
+
+
 def test_bad_configs_name_the_allowed_values() -> None:
     with pytest.raises(ValueError, match=r"frames must be \(T_m \+ 3\)·4 .* one of 16"):
         G3ANConfig(frames=18)
@@ -197,6 +217,12 @@ def test_bad_configs_name_the_allowed_values() -> None:
         G3ANConfig(resolution=48)
     with pytest.raises(ValueError, match=r"temporal_upsamples must be in 0\.\.4"):
         G3ANConfig(temporal_upsamples=5)
+    with pytest.raises(ValueError, match=r"motion_crop must be in 0\.\.3"):
+        G3ANConfig(motion_crop=4)
+    with pytest.raises(
+        ValueError, match=r"frames must be \(T_m − 3\)·4 .* one of 4, 8,"
+    ):
+        G3ANConfig(frames=6, motion_crop=3)
     with pytest.raises(ValueError, match=r"video_discriminator must be one of"):
         G3ANConfig(video_discriminator="2d")
     with pytest.raises(ValueError, match=r"D_V needs frames >= 13"):

@@ -71,9 +71,10 @@ class G3ANConfig:
 
     dim_z_a: int = 128  # appearance code
     dim_z_m: int = 10  # motion code (per step of its length T_m)
-    frames: int = 16  # training clip length = (T_m + 3)·2^temporal_upsamples
+    frames: int = 16  # clip length = (T_m + 3 − 2·motion_crop)·2^temporal_upsamples
     resolution: int = 64  # H = W = 4·2^(N−1) for N G3 levels (64 → N = 5)
     temporal_upsamples: int = 2  # levels 1..u double T (official: 2)
+    motion_crop: int = 0  # G3_0 drops p frames at each end (p_t = p; official: 0)
     channels: int = 3
     ngf: int = 64  # G width: levels have ngf·(8, 8, 4, 2, 1)
     ndf: int = 64  # D width of the first layer, doubled per layer
@@ -108,6 +109,11 @@ class G3ANConfig:
             raise ValueError(
                 "resolution must be 4·2^(N−1) for N >= 2 G3 levels, i.e. one of "
                 f"8, 16, 32, 64, 128, 256; got {res}"
+            )
+        if not 0 <= self.motion_crop <= 3:
+            raise ValueError(
+                "motion_crop must be in 0..3 (G3_0's temporal kernel has 4 taps), "
+                f"got {self.motion_crop}"
             )
         if not 0 <= self.temporal_upsamples < self.levels:
             raise ValueError(
@@ -149,15 +155,18 @@ class G3ANConfig:
 
 
 def z_m_length(cfg: G3ANConfig, frames: int) -> int:
-    """T_m of the motion code that yields ``frames`` frames: ``frames / 2^u − 3``."""
-    step = 2**cfg.temporal_upsamples
-    t_m = frames // step - 3
+    """T_m of the motion code that yields ``frames`` frames: ``frames/2^u − 3 + 2p``."""
+    step, shift = 2**cfg.temporal_upsamples, 3 - 2 * cfg.motion_crop
+    t_m = frames // step - shift
     if frames % step or t_m < 1:
-        allowed = ", ".join(str(step * (k + 3)) for k in range(1, 6))
+        allowed = ", ".join(
+            str(step * (k + shift)) for k in range(1, 6) if k + shift > 0
+        )
         raise ValueError(
-            f"frames must be (T_m + 3)·{step} for a motion-code length T_m >= 1 "
-            f"(temporal_upsamples={cfg.temporal_upsamples}): one of {allowed}, ...; "
-            f"got {frames}"
+            f"frames must be (T_m {'+' if shift >= 0 else '−'} {abs(shift)})·{step} "
+            "for a motion-code length T_m >= 1 "
+            f"(temporal_upsamples={cfg.temporal_upsamples}, "
+            f"motion_crop={cfg.motion_crop}): one of {allowed}, ...; got {frames}"
         )
     return t_m
 
@@ -165,10 +174,11 @@ def z_m_length(cfg: G3ANConfig, frames: int) -> int:
 def level_geometry(cfg: G3ANConfig, n: int) -> Transposed:
     """Kernels of G3_n: 4×4 (1 → 4) at n = 0, then ×2 in space; ×2 in time for n ≤ u.
 
-    G3_0 maps T_m → T_m + 3 (k_t = 4, stride 1); levels past u keep T (k_t = 1).
+    G3_0 maps T_m → T_m + 3 − 2p (k_t = 4, stride 1, padding p = ``motion_crop``);
+    levels past u keep T (k_t = 1).
     """
     if n == 0:
-        return Transposed(k_t=4, k_s=4)
+        return Transposed(k_t=4, k_s=4, p_t=cfg.motion_crop)
     if n <= cfg.temporal_upsamples:
         return Transposed(k_t=4, k_s=4, s_t=2, s_s=2, p_t=1, p_s=1)
     return Transposed(k_t=1, k_s=4, s_t=1, s_s=2, p_t=0, p_s=1)
@@ -253,7 +263,7 @@ class G3ANGenerator(nn.Module):
     ) -> torch.Tensor:
         """z_a ``(B, d_a)``, z_m ``(B, d_m, T_m)``, one-hot category ``(B, K)``.
 
-        Returns videos ``(B, C, (T_m + 3)·2^u, H, W)`` in [-1, 1].
+        Returns videos ``(B, C, (T_m + 3 − 2p)·2^u, H, W)`` in [-1, 1].
         """
         cfg = self.cfg
         if z_m.ndim != 3 or z_m.shape[1] != cfg.dim_z_m or z_m.shape[2] < 1:
