@@ -54,6 +54,7 @@ from vidlib.models.mocogan import sample_frames
 from vidlib.nn import (
     CONV_TYPES,
     FactorisedSelfAttention,
+    SamplesFromG,
     Transposed,
     ema_update,
     matched_width,
@@ -364,7 +365,7 @@ class VideoDiscriminator(nn.Module):
         return self.net(videos).mean(dim=(2, 3, 4))
 
 
-class G3AN:
+class G3AN(SamplesFromG):
     """The Method of the paper: D_V and D_I updated on Eqs. (3)-(4), then G."""
 
     appearance_code = "z_a"
@@ -389,15 +390,6 @@ class G3AN:
             )
             for name in ("G", "D_V", "D_I")
         }
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.nets["G"].parameters()).device
-
-    @property
-    def generator(self) -> nn.Module:
-        """The generator used for sampling (the EMA copy when enabled)."""
-        return self.nets.get("G_ema", self.nets["G"])
 
     def codes(
         self, n: int, gen: torch.Generator | None = None, frames: int | None = None

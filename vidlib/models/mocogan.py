@@ -46,7 +46,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
-from vidlib.nn import ema_update, video_discriminator_frames
+from vidlib.nn import SamplesFromG, ema_update, video_discriminator_frames
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,7 @@ def sample_frames(
     return rearrange(frames, "b k c h w -> (b k) c h w")
 
 
-class MoCoGAN:
+class MoCoGAN(SamplesFromG):
     """The Method of the paper (Algorithm of Sec. 3: alternating D and G updates)."""
 
     appearance_code = "z_C"
@@ -266,15 +266,6 @@ class MoCoGAN:
             "D_I": adam("D_I", cfg.lr_d),
             "D_V": adam("D_V", cfg.lr_d),
         }
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.nets["G"].parameters()).device
-
-    @property
-    def generator(self) -> nn.Module:
-        """The generator used for sampling (the EMA copy when enabled)."""
-        return self.nets.get("G_ema", self.nets["G"])
 
     def codes(
         self, n: int, gen: torch.Generator | None = None, frames: int | None = None

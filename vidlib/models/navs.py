@@ -52,6 +52,7 @@ from vidlib.data.shapes import (
 )
 from vidlib.losses import laplacian_l1, triplet_loss
 from vidlib.models.mocogan import ImageGenerator
+from vidlib.nn import SamplesFromG
 
 OUTPUTS = ("tanh", "linear")
 
@@ -241,7 +242,7 @@ def sample_triplets(
     return video, anchor, positive, negative
 
 
-class NAVS:
+class NAVS(SamplesFromG):
     """The Method of the paper: learned latents, GRU, generator; Eq. (3) and (6)."""
 
     appearance_code = "z_s"
@@ -280,10 +281,6 @@ class NAVS:
         else:
             for name in ("Z_s", "Z_t"):
                 self.nets[name].requires_grad_(False)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.nets["G"].parameters()).device
 
     # --- generation ---------------------------------------------------------------
     def render(
