@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
-from vidlib.train import Method
+from vidlib.method import Method
 
 CONFIGS = {
     "cpu profile (32x32x8, ngf 32, ndf 16, batch 16)": (

@@ -190,19 +190,3 @@ def video_discriminator_frames(
             "video_temporal_padding (1 keeps 1 frame per layer)."
         )
     return left
-
-
-class SamplesFromG:
-    """``device`` and ``generator`` of a Method whose ``nets`` hold ``G`` (and,
-    when it keeps an EMA of G for sampling, ``G_ema``)."""
-
-    nets: dict[str, nn.Module]
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.nets["G"].parameters()).device
-
-    @property
-    def generator(self) -> nn.Module:
-        """The generator used for sampling (the EMA copy when enabled)."""
-        return self.nets.get("G_ema", self.nets["G"])

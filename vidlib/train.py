@@ -20,35 +20,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from vidlib import checkpoint as ckpt
 from vidlib import viz
+from vidlib.method import Method, sample
 
 #: TrainConfig fields that change what is computed, hence the config hash.
 HASHED_TRAIN_FIELDS = ("batch_size", "seed", "bf16")
-
-
-class Method(Protocol):
-    """One paper's model and update rule (see DESIGN.md, "The core interfaces")."""
-
-    nets: dict[str, nn.Module]
-    opts: dict[str, torch.optim.Optimizer]
-    config: dict[str, Any]
-    appearance_code: str | None
-    motion_code: str | None
-
-    def train_step(self, batch: dict, step: int) -> dict[str, float]: ...
-
-    def codes(self, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]: ...
-
-    def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor: ...
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -231,20 +215,6 @@ def save_samples(method: Method, directory: Path, step: int, n: int, seed: int) 
     viz.save_png(viz.filmstrip(videos), stem.with_suffix(".png"))
     viz.save_gif(videos, stem.with_suffix(".gif"))
     return stem.with_suffix(".png")
-
-
-@torch.no_grad()
-def sample(method: Method, n: int, seed: int) -> torch.Tensor:
-    """``n`` videos ``(n, C, T, H, W)`` on the CPU from codes drawn with ``seed``."""
-    was_training = {name: net.training for name, net in method.nets.items()}
-    for net in method.nets.values():
-        net.eval()
-    try:
-        codes = method.codes(n, torch.Generator().manual_seed(seed))
-        return method.generate(codes).float().cpu()
-    finally:
-        for name, net in method.nets.items():
-            net.train(was_training[name])
 
 
 def read_scalars(out_dir: Path) -> list[dict[str, float]]:

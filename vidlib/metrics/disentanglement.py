@@ -58,8 +58,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from vidlib.method import Method
 from vidlib.metrics.judges import Judges, cpu_threads
-from vidlib.train import Method
 
 CODE_EFFECT_PROTOCOL = (
     "code_effect: mean |G(c) - G(c with codes[key] redrawn)| on the [0,1] scale"

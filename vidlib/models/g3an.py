@@ -50,11 +50,11 @@ from einops import repeat
 from torch import nn
 
 from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
+from vidlib.method import SamplesFromG
 from vidlib.models.mocogan import sample_frames
 from vidlib.nn import (
     CONV_TYPES,
     FactorisedSelfAttention,
-    SamplesFromG,
     Transposed,
     ema_update,
     matched_width,

@@ -46,7 +46,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
-from vidlib.nn import SamplesFromG, ema_update, video_discriminator_frames
+from vidlib.method import SamplesFromG
+from vidlib.nn import ema_update, video_discriminator_frames
 
 
 @dataclass(frozen=True)

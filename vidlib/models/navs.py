@@ -51,8 +51,8 @@ from vidlib.data.shapes import (
     sample_factors,
 )
 from vidlib.losses import laplacian_l1, triplet_loss
+from vidlib.method import SamplesFromG
 from vidlib.models.mocogan import ImageGenerator
-from vidlib.nn import SamplesFromG
 
 OUTPUTS = ("tanh", "linear")
 

@@ -1,0 +1,275 @@
+"""Experiments as one library call: record -> data + Method -> ``fit`` -> metrics ->
+``results.json``.
+
+:func:`run_experiment` is what a chapter, a grid variant, a benchmark and a test call.
+It seeds everything from ``record.train.seed`` *before* the Method is built (so the
+record determines the weights, whichever way the library is entered), opens the data
+of ``record.data``, builds the Method of ``record.model``, trains it with ``fit`` into
+``<out_dir>/train/<training key>/`` and evaluates the names in ``record.eval.metrics``:
+
+=====================  ==========================================================
+``mfd``                mean frame difference of generated and of training clips
+``code_effect``        mean pixel change when only one code is redrawn (per code)
+``fd_judge``           judge-feature Fréchet distance to held-out clips, and the
+                       floor of training clips against the same held-out clips
+``disentanglement``    the swap-grid scores of :mod:`vidlib.metrics.disentanglement`
+any registry name      :func:`vidlib.metrics.registry.evaluate` on the samples
+=====================  ==========================================================
+
+The training folder is keyed by :meth:`Record.training_key`: changing a setting that
+changes the weights trains into a new folder, and nothing finished is overwritten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from vidlib.data.spec import open_data
+from vidlib.method import Method, build, load_trained, sample
+from vidlib.metrics.disentanglement import (
+    CODE_EFFECT_PROTOCOL,
+    code_effect,
+    disentanglement_scores,
+)
+from vidlib.metrics.judges import Judges
+from vidlib.metrics.motion import MFD_PROTOCOL, mean_frame_difference
+from vidlib.metrics.registry import evaluate
+from vidlib.record import Record, parse_record
+from vidlib.results import write_results
+from vidlib.train import FitResult, fit, seed_everything
+
+#: eval names computed here; any other name goes to the metric registry
+OWN_METRICS: tuple[str, ...] = ("mfd", "code_effect", "fd_judge", "disentanglement")
+#: seed offsets (from record.train.seed) of each evaluation's random draws
+CODE_EFFECT_SEED, DISENTANGLEMENT_SEED = 3, 9
+
+
+@dataclass
+class Experiment:
+    """A trained (or loaded) run and what it measured."""
+
+    record: Record
+    out_dir: Path
+    data: Dataset
+    method: Method
+    fitted: FitResult
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    judges: Judges | None = None
+    fake: torch.Tensor | None = None  # the evaluation samples
+    real_test: torch.Tensor | None = None  # held-out clips (Shapes)
+
+    @property
+    def seed(self) -> int:
+        return self.record.seed
+
+    @property
+    def train_dir(self) -> Path:
+        return self.fitted.out_dir
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.fitted.wall_time_s / self.record.train["steps"]
+
+    def real_train(self, n: int) -> torch.Tensor:
+        """The first ``n`` training clips (fewer when the data is smaller)."""
+        return torch.stack(
+            [self.data[i]["video"] for i in range(min(n, len(self.data)))]
+        )
+
+    def write_results(
+        self,
+        *,
+        slug: str,
+        profile: str,
+        extra: dict[str, dict[str, Any]] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``<out_dir>/results.json``: the record, the metrics (and ``extra`` ones),
+        the training folder and its last checkpoint."""
+        train_dir = self.train_dir.relative_to(self.out_dir)
+        return write_results(
+            self.out_dir,
+            slug=slug,
+            profile=profile,
+            seed=self.seed,
+            record=self.record.as_dict(),
+            params=params,
+            metrics={**self.metrics, **(extra or {})},
+            artifacts={
+                "train_dir": str(train_dir),
+                "checkpoint": str(self.fitted.checkpoint.relative_to(self.out_dir)),
+                "samples": str(train_dir / "samples"),
+            },
+        )
+
+
+def run_experiment(
+    record: Record | dict[str, Any],
+    out_dir: str | Path,
+    *,
+    slug: str | None = None,
+    profile: str = "interactive",
+    judges: Judges | None = None,
+) -> Experiment:
+    """Train (or load) and evaluate ``record`` in ``out_dir``; with ``slug``, also
+    write ``<out_dir>/results.json``. ``judges`` reuses already loaded judges."""
+    if not isinstance(record, Record):
+        record = parse_record(record)
+    out_dir = Path(out_dir)
+    seed = record.seed
+    seed_everything(seed)
+    data = open_data(record.data, "train", seed)
+    method = build(record.model)
+    train_dir = out_dir / "train" / record.training_key()
+    fitted = fit(method, data, record.train_config(str(train_dir)))
+    experiment = Experiment(record, out_dir, data, method, fitted, judges=judges)
+    evaluate_experiment(experiment)
+    if slug is not None:
+        experiment.write_results(slug=slug, profile=profile)
+    return experiment
+
+
+def needs_judges(record: Record) -> bool:
+    """Whether ``record.eval`` asks for a metric the Shapes judges compute."""
+    return any(
+        "judge" in name or name == "disentanglement" for name in record.eval.metrics
+    )
+
+
+def evaluate_experiment(experiment: Experiment) -> dict[str, dict[str, Any]]:
+    """Fill ``experiment.metrics`` with the names of its record's ``eval.metrics``."""
+    record, method = experiment.record, experiment.method
+    n, seed = record.eval.num, experiment.seed
+    names = record.eval.metrics
+    metrics = experiment.metrics
+    experiment.fake = fake = sample(method, n, seed + record.eval.seed_offset)
+    metrics["train_seconds_per_step"] = {
+        "value": experiment.seconds_per_step,
+        "protocol": f"fit wall time / steps, batch {record.train['batch_size']}",
+    }
+    if "mfd" in names:
+        real = experiment.real_train(n)
+        for which, videos in (("fake", fake), ("real", real)):
+            metrics[f"mfd_{which}"] = {
+                "value": mean_frame_difference(videos).mean().item(),
+                "protocol": MFD_PROTOCOL,
+                "n": len(videos),
+            }
+    if "code_effect" in names:
+        for key in (method.appearance_code, method.motion_code):
+            if key is not None:
+                metrics[f"code_effect_{key}"] = {
+                    "value": code_effect(
+                        method, key, n=n, seed=seed + CODE_EFFECT_SEED
+                    ),
+                    "protocol": CODE_EFFECT_PROTOCOL,
+                    "n": n,
+                }
+    if needs_judges(record):
+        judges = experiment.judges = experiment.judges or _judges(record)
+        real_test = experiment.real_test = held_out(record, n)
+        if "fd_judge" in names:
+            fd_key = f"fd_{judges.protocol}"
+            floor = evaluate(
+                ["fd_judge"],
+                experiment.real_train(n),
+                real=real_test,
+                judges=judges,
+                seed=seed,
+            )
+            metrics[f"{fd_key}_train_vs_test_real"] = floor[fd_key]
+        registry = [
+            name for name in names if name not in OWN_METRICS or name == "fd_judge"
+        ]
+        metrics |= evaluate(registry, fake, real=real_test, judges=judges, seed=seed)
+        if "disentanglement" in names:
+            metrics |= disentanglement_scores(
+                method, judges, seed=seed + DISENTANGLEMENT_SEED
+            )
+    else:
+        registry = [name for name in names if name not in OWN_METRICS]
+        if registry:
+            real = experiment.real_train(n)
+            metrics |= evaluate(registry, fake, real=real, seed=seed)
+    return metrics
+
+
+def held_out(record: Record, n: int) -> torch.Tensor:
+    """``n`` clips of the test split of the record's data."""
+    test = open_data(dataclasses.replace(record.data, size=n), "test", record.seed)
+    return torch.stack([test[i]["video"] for i in range(n)])
+
+
+def _judges(record: Record) -> Judges:
+    if record.data.dataset != "shapes":
+        raise ValueError(
+            f"eval.metrics {list(record.eval.metrics)} need the Shapes judges, but"
+            f" data.dataset is {record.data.dataset!r}; judge metrics exist only on"
+            " Shapes"
+        )
+    from vidlib.judging import load_judges
+
+    return load_judges(record.data.shapes_config, progress=False)
+
+
+def compare(
+    experiment: Experiment, other_dir: str | Path
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """The finished run in ``other_dir`` scored under ``experiment``'s protocol: the
+    same judges, the same number of samples and seeds, the same held-out clips.
+
+    Returns its metric entries (the judge metrics of ``experiment.metrics``) and the
+    step of its checkpoint. Raises ``ValueError`` naming the folder when that run is
+    missing or saw other data.
+    """
+    other, step, results = load_trained(other_dir)
+    ours = experiment.record.data.shapes_config
+    theirs = parse_record(results["record"], str(other_dir)).data.shapes_config
+    if ours != theirs:
+        differ = {
+            k: (getattr(theirs, k), getattr(ours, k))
+            for k in vars(ours)
+            if getattr(theirs, k) != getattr(ours, k)
+        }
+        raise ValueError(f"{other_dir} used other data (theirs, ours): {differ}")
+    record = experiment.record
+    seed, n = experiment.seed, record.eval.num
+    names = [m for m in record.eval.metrics if m not in ("mfd", "code_effect")]
+    judges = experiment.judges
+    fake = sample(other, n, seed + record.eval.seed_offset)
+    registry = [m for m in names if m not in OWN_METRICS or m == "fd_judge"]
+    metrics = evaluate(
+        registry, fake, real=experiment.real_test, judges=judges, seed=seed
+    )
+    if "disentanglement" in names and judges is not None:
+        metrics |= disentanglement_scores(
+            other, judges, seed=seed + DISENTANGLEMENT_SEED
+        )
+    return metrics, step
+
+
+def comparison_table(
+    ours: dict[str, dict[str, Any]],
+    theirs: dict[str, dict[str, Any]],
+    names: tuple[str, str],
+) -> str:
+    """A markdown table of the metrics both runs have: ``| measure | ours | theirs |
+    better |`` (``names`` are the two column titles)."""
+    lines = [
+        f"| measure | {names[0]} | {names[1]} | better |",
+        "|---|---|---|---|",
+    ]
+    for name, entry in theirs.items():
+        mine = ours.get(name, {}).get("value")
+        if entry["value"] is not None and mine is not None:
+            lines.append(
+                f"| `{name}` | {mine:.3f} | {entry['value']:.3f} |"
+                f" {entry.get('better', 'lower')} |"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""The Method: one paper's model and update rule, as ``fit``, the metrics and the
+chapters see it.
+
+This module is the Method's one home: the protocol, the sampling mixin for methods
+that sample from a generator ``G``, :func:`sample`, the table of the book's models
+(:data:`METHODS`), :func:`build` (a Method from the ``model`` section of an
+experiment record) and :func:`load_trained` (a finished run's Method at its last
+checkpoint). It imports no paper module at import time: :func:`build` loads the one
+a record names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from vidlib import checkpoint as ckpt
+
+#: model name in a record's ``model`` section -> (module, Method class, config class)
+METHODS: dict[str, tuple[str, str, str]] = {
+    "mocogan": ("vidlib.models.mocogan", "MoCoGAN", "MoCoGANConfig"),
+    "g3an": ("vidlib.models.g3an", "G3AN", "G3ANConfig"),
+    "navs": ("vidlib.models.navs", "NAVS", "NAVSConfig"),
+}
+
+
+class Method(Protocol):
+    """One paper's networks, optimisers and update rule.
+
+    ``nets`` and ``opts`` are what ``fit`` checkpoints; ``config`` is the model config
+    as primitives; ``appearance_code`` / ``motion_code`` name the keys of
+    :meth:`codes` that hold the appearance and the motion code (``None`` when the
+    method has no such code).
+    """
+
+    nets: dict[str, nn.Module]
+    opts: dict[str, torch.optim.Optimizer]
+    config: dict[str, Any]
+    appearance_code: str | None
+    motion_code: str | None
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]: ...
+
+    def codes(self, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]: ...
+
+    def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
+
+class SamplesFromG:
+    """``device`` and ``generator`` of a Method whose ``nets`` hold ``G`` (and,
+    when it keeps an EMA of G for sampling, ``G_ema``)."""
+
+    nets: dict[str, nn.Module]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.nets["G"].parameters()).device
+
+    @property
+    def generator(self) -> nn.Module:
+        """The generator used for sampling (the EMA copy when enabled)."""
+        return self.nets.get("G_ema", self.nets["G"])
+
+
+@torch.no_grad()
+def sample(method: Method, n: int, seed: int) -> torch.Tensor:
+    """``n`` videos ``(n, C, T, H, W)`` on the CPU from codes drawn with ``seed``,
+    every net in eval mode (restored afterwards); the global RNG is untouched."""
+    was_training = {name: net.training for name, net in method.nets.items()}
+    for net in method.nets.values():
+        net.eval()
+    try:
+        codes = method.codes(n, torch.Generator().manual_seed(seed))
+        return method.generate(codes).float().cpu()
+    finally:
+        for name, net in method.nets.items():
+            net.train(was_training[name])
+
+
+def method_classes(name: str) -> tuple[type, type]:
+    """The Method class and config class of model ``name`` (see :data:`METHODS`)."""
+    if name not in METHODS:
+        close = difflib.get_close_matches(str(name), METHODS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(
+            f"unknown model {name!r}: {hint}expected one of {sorted(METHODS)}"
+        )
+    module, method, config = METHODS[name]
+    loaded = importlib.import_module(module)
+    return getattr(loaded, method), getattr(loaded, config)
+
+
+def build(model: Mapping[str, Any]) -> Method:
+    """The Method for a record's ``model`` section ``{"name": ..., **config}``."""
+    fields = dict(model)
+    method_class, config_class = method_classes(fields.pop("name", None))
+    return method_class(config_class(**fields))
+
+
+def load_trained(run_dir: str | Path) -> tuple[Method, int, dict[str, Any]]:
+    """The Method of the finished experiment in ``run_dir`` at its last checkpoint,
+    that step, and the run's results record.
+
+    Raises ``ValueError`` naming the folder when it has no ``results.json``, the
+    results hold no experiment record, or the record's checkpoint folder is empty.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise ValueError(f"{path} not found: run that experiment first")
+    results = json.loads(path.read_text())
+    record = results.get("record")
+    if not isinstance(record, Mapping) or "model" not in record:
+        raise ValueError(f"{path} holds no experiment record with a 'model' section")
+    folder = run_dir / results.get("artifacts", {}).get("train_dir", "")
+    saved = ckpt.list_checkpoints(folder / "checkpoints")
+    if not saved:
+        raise ValueError(f"{folder / 'checkpoints'} holds no checkpoint")
+    step, checkpoint = saved[-1]
+    method = build(record["model"])
+    payload = ckpt.load_checkpoint(checkpoint)
+    for name, net in method.nets.items():
+        net.load_state_dict(payload["nets"][name])
+    return method, step, results

@@ -1,0 +1,327 @@
+"""The experiment record: one nested mapping that says what a run is.
+
+A record has four sections, each mapping one-to-one onto a dataclass whose defaults
+are the paper's values:
+
+=========  ======================================================================
+``data``   :class:`vidlib.data.spec.DataConfig` (Shapes factors, clip size, dataset)
+``model``  ``name`` (a key of :data:`vidlib.method.METHODS`) and the fields of
+           that model's config class (``frames`` and ``resolution`` from ``data``)
+``train``  :class:`vidlib.train.TrainConfig` without ``out_dir`` (the experiment's)
+``eval``   :class:`EvalConfig` (the metrics the run reports)
+=========  ======================================================================
+
+A params file ``notebooks/params/<slug>.<profile>.yaml`` holds only what a profile
+overrides; :func:`parse_record` fills in the defaults, checks every key and type, and
+raises :class:`RecordError` naming the key, what was expected and where it came from.
+The same record is stored in ``results.json``, varied by grids, read by benchmarks and
+rebuilt by :func:`vidlib.method.load_trained`.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vidlib.checkpoint import config_hash
+from vidlib.data.spec import DataConfig
+from vidlib.method import METHODS, method_classes
+from vidlib.train import HASHED_TRAIN_FIELDS, TrainConfig
+
+SECTIONS: tuple[str, ...] = ("data", "model", "train", "eval")
+#: model config fields that the data section sets
+FROM_DATA: tuple[str, ...] = ("frames", "resolution")
+
+
+class RecordError(ValueError):
+    """A record (or a params file) with an unknown key or a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What the experiment reports after training (names of ``vidlib.experiment``)."""
+
+    metrics: tuple[str, ...] = ()  # e.g. mfd, code_effect, fd_judge, disentanglement
+    num: int = 256  # generated clips (and held-out real clips) per metric
+    seed_offset: int = 1  # samples are drawn with seed train.seed + seed_offset
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        if self.num < 2:
+            raise ValueError(f"eval.num must be >= 2, got {self.num}")
+
+
+@dataclass(frozen=True)
+class Record:
+    """A parsed, complete record (see the module docstring)."""
+
+    data: DataConfig
+    model: dict[str, Any]  # {"name": ..., **every field of the model's config}
+    train: dict[str, Any]  # TrainConfig fields without out_dir
+    eval: EvalConfig
+
+    @property
+    def seed(self) -> int:
+        return self.train["seed"]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON primitives (what results.json stores)."""
+        return _primitives(
+            {
+                "data": dataclasses.asdict(self.data),
+                "model": self.model,
+                "train": self.train,
+                "eval": dataclasses.asdict(self.eval),
+            }
+        )
+
+    def training_key(self) -> str:
+        """Hash of what determines the trained weights (not ``steps``, so a longer
+        run resumes a shorter one; not ``eval``)."""
+        record = self.as_dict()
+        train = {k: record["train"][k] for k in HASHED_TRAIN_FIELDS}
+        return config_hash(
+            {"data": record["data"], "model": record["model"], "train": train}
+        )
+
+    def train_config(self, out_dir: str) -> TrainConfig:
+        return TrainConfig(out_dir=out_dir, **self.train)
+
+    def replace(self, overrides: Mapping[str, Any], origin: str = "replace") -> Record:
+        """This record with ``overrides`` (nested or dotted names) applied."""
+        return parse_record(merge(self.as_dict(), nest(overrides, origin)), origin)
+
+
+def nest(overrides: Mapping[str, Any], origin: str = "overrides") -> dict[str, Any]:
+    """``{"model.ngf": 8, "train": {"steps": 5}}`` -> ``{"model": {"ngf": 8}, "train":
+    {"steps": 5}}``; a dotted name has exactly one dot (section.key)."""
+    nested: dict[str, Any] = {}
+    for name, value in overrides.items():
+        section, dot, key = str(name).partition(".")
+        if dot:
+            if not key or "." in key:
+                raise RecordError(f"{origin}: {name!r} must be <section>.<key>")
+            value = {key: value}
+        if isinstance(value, Mapping) and isinstance(nested.get(section), Mapping):
+            nested[section] = {**nested[section], **value}
+        else:
+            nested[section] = value
+    return nested
+
+
+def merge(base: Mapping[str, Any], *layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Sections of ``layers`` merged key by key over ``base`` (later layers win)."""
+    merged = {section: dict(values) for section, values in base.items()}
+    for layer in layers:
+        for section, values in layer.items():
+            if isinstance(values, Mapping) and isinstance(merged.get(section), dict):
+                merged[section].update(values)
+            else:
+                merged[section] = values
+    return merged
+
+
+def parse_record(mapping: Mapping[str, Any], origin: str = "record") -> Record:
+    """The complete :class:`Record` for the overrides ``mapping`` (defaults filled)."""
+    if not isinstance(mapping, Mapping):
+        raise RecordError(f"{origin}: a record must be a mapping of {SECTIONS}")
+    _check_names(origin, mapping, SECTIONS)
+    sections = {}
+    for section in SECTIONS:
+        values = mapping.get(section) or {}
+        if not isinstance(values, Mapping):
+            raise RecordError(
+                f"{origin}: section {section!r} must be a mapping of key: value,"
+                f" got {values!r}"
+            )
+        sections[section] = dict(values)
+
+    data = _build(DataConfig, sections["data"], "data", origin)
+    model = dict(sections["model"])
+    name = model.pop("name", None)
+    if name is None:
+        raise RecordError(
+            f"{origin}: model.name is required (one of {', '.join(sorted(METHODS))})"
+        )
+    try:
+        _, config_class = method_classes(name)
+    except ValueError as e:
+        raise RecordError(f"{origin}: model.name: {e}") from None
+    for key in FROM_DATA:  # a stored record repeats them; a params file may not
+        if key in model and model[key] != getattr(data, key):
+            raise RecordError(
+                f"{origin}: model.{key} = {model[key]!r} differs from data.{key} ="
+                f" {getattr(data, key)!r}; the model takes it from data.{key}"
+            )
+    names = {f.name for f in fields(config_class)}
+    model |= {key: getattr(data, key) for key in FROM_DATA if key in names}
+    config = _build(config_class, model, "model", origin)
+    train_fields = [f for f in fields(TrainConfig) if f.name != "out_dir"]
+    for required in ("steps", "batch_size"):
+        if required not in sections["train"]:
+            raise RecordError(f"{origin}: train.{required} is required")
+    train = _build(TrainConfig, {"out_dir": "", **sections["train"]}, "train", origin)
+    evaluation = _build(EvalConfig, sections["eval"], "eval", origin)
+    return Record(
+        data=data,
+        model={"name": name, **_primitives(dataclasses.asdict(config))},
+        train={f.name: getattr(train, f.name) for f in train_fields},
+        eval=evaluation,
+    )
+
+
+def _build(cls: type, values: dict[str, Any], section: str, origin: str) -> Any:
+    """``cls(**values)`` after checking names and types; errors name the key."""
+    hints = typing.get_type_hints(cls)
+    allowed = [f.name for f in fields(cls) if f.init and f.name != "out_dir"]
+    given = {k: v for k, v in values.items() if not (k == "out_dir" and v == "")}
+    _check_names(origin, given, allowed, section)
+    checked = {
+        key: _check_type(f"{origin}: {section}.{key}", value, hints[key])
+        for key, value in values.items()
+    }
+    try:
+        return cls(**checked)
+    except (ValueError, TypeError) as e:
+        raise RecordError(f"{origin}: section {section!r}: {e}") from None
+
+
+def _check_names(
+    origin: str, given: Mapping[str, Any], allowed: Any, section: str | None = None
+) -> None:
+    prefix, what = (f"{section}.", "key") if section else ("", "section")
+    for name in given:
+        if name not in allowed:
+            close = difflib.get_close_matches(str(name), list(allowed), n=1)
+            hint = f"did you mean {prefix}{close[0]}? " if close else ""
+            raise RecordError(
+                f"{origin}: unknown {what} {prefix}{name}; {hint}allowed:"
+                f" {', '.join(allowed)}"
+            )
+
+
+def _check_type(where: str, value: Any, hint: Any) -> Any:
+    """``value`` as ``hint`` wants it (lists become tuples), or a RecordError."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _check_type(where, value, option)
+            except RecordError:
+                continue
+    elif hint is type(None) and value is None:
+        return None
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif origin in (tuple, list) and isinstance(value, list | tuple):
+        repeated = origin is list or (len(args) == 2 and args[1] is Ellipsis)
+        if repeated:
+            items = [_check_type(where, item, args[0]) for item in value]
+            return tuple(items) if origin is tuple else items
+        if len(args) == len(value):
+            return tuple(
+                _check_type(where, item, arg)
+                for item, arg in zip(value, args, strict=True)
+            )
+    elif origin is dict or hint is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+    raise RecordError(
+        f"{where} expects {_type_name(hint)}, got {value!r} ({type(value).__name__})"
+    )
+
+
+def _type_name(hint: Any) -> str:
+    return (
+        getattr(hint, "__name__", None)
+        if not typing.get_args(hint)
+        else str(hint).replace("typing.", "")
+    )
+
+
+def _primitives(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _primitives(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_primitives(v) for v in value]
+    return value
+
+
+def split_params(
+    values: Mapping[str, Any], origin: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A params file's mapping split into record overrides (its ``data``, ``model``,
+    ``train`` and ``eval`` sections, or dotted ``section.key`` names) and the
+    chapter's other parameters."""
+    record, other = {}, {}
+    for name, value in values.items():
+        section = str(name).partition(".")[0]
+        (record if section in SECTIONS else other)[name] = value
+    return nest(record, origin), other
+
+
+def read_params_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``split_params`` of a YAML params file; a clear error when it is not YAML or
+    not a mapping."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or e
+        raise RecordError(f"{path} is not valid YAML{where}: {problem}") from None
+    except OSError as e:
+        raise RecordError(f"{path} cannot be read: {e.strerror}") from None
+    if not isinstance(values, dict | None):
+        raise RecordError(f"{path} must be a YAML mapping of parameter: value")
+    return split_params(values or {}, str(path))
+
+
+def notebook_record(source: str | Path) -> dict[str, Any]:
+    """The smoke overrides: the ``record = {...}`` literal of the ``parameters`` cell
+    of the MyST notebook ``source``."""
+    source = Path(source)
+    text = source.read_text()
+    match = re.search(
+        r"```\{code-cell\}[^\n]*\n:tags: \[parameters\]\n(.*?)```", text, re.DOTALL
+    )
+    if match is None:
+        raise RecordError(f"{source} has no code cell tagged 'parameters'")
+    for node in ast.parse(match[1]).body:
+        target = getattr(node, "target", None) or getattr(node, "targets", [None])[0]
+        if isinstance(target, ast.Name) and target.id == "record" and node.value:
+            return nest(ast.literal_eval(node.value), str(source))
+    raise RecordError(f"{source}: its parameters cell declares no 'record'")
+
+
+def profile_record(slug: str, profile: str, root: str | Path | None = None) -> Record:
+    """The complete record of ``notebooks/<slug>`` at ``profile`` (``smoke``: the
+    notebook's own overrides; others: ``notebooks/params/<slug>.<profile>.yaml``)."""
+    notebooks = Path(root or Path(__file__).resolve().parents[1]) / "notebooks"
+    if profile == "smoke":
+        return parse_record(notebook_record(notebooks / f"{slug}.md"), f"{slug}.md")
+    path = notebooks / "params" / f"{slug}.{profile}.yaml"
+    return parse_record(read_params_file(path)[0], str(path))
