@@ -24,7 +24,6 @@ import difflib
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -42,12 +41,18 @@ from unittest import mock
 import yaml
 
 from vidlib.results import (  # noqa: F401 (notebooks import them from here)
+    GRID_DIR,
+    GRID_INDEX,
     OUT_ROOT_ENV,
     PACKAGE_DIR,
     RESULTS,
     ROOT,
+    _flatten,
+    _mean_std,
     find_root,
     git_sha,
+    grid_results,
+    grid_table,
     provenance,
     resolve_out_dir,
     write_results,
@@ -413,8 +418,6 @@ def run(
 
 
 # ------------------------------------------------------------------ grids
-GRID_DIR = "grid"
-GRID_INDEX = "index.json"  # the variant folders of the last complete grid run, in order
 GRID_FORMAT = (
     "a YAML mapping with 'variants' (name: {parameter: value, ...}) and optionally"
     " 'seeds' (a list of ints)"
@@ -513,22 +516,6 @@ def run_grid(jobs: Sequence[Job], force: bool = False) -> list[dict[str, Any]]:
     return results
 
 
-def grid_results(out_dir: str | Path) -> list[dict[str, Any]]:
-    """The results of the last complete grid run under ``out_dir`` (a main run's
-    folder), in the grid file's order; ``[]`` when none has run."""
-    grid = Path(out_dir) / GRID_DIR
-    index = grid / GRID_INDEX
-    if not index.is_file():
-        return []
-    results = []
-    for folder in json.loads(index.read_text())["runs"]:
-        path = grid / folder / RESULTS
-        if not path.is_file():
-            raise BookError(f"{_show(index)} lists {folder} but {_show(path)} is gone")
-        results.append(json.loads(path.read_text()))
-    return results
-
-
 def _grid_inputs(run_dir: Path) -> str:
     """What the main run depends on from its grid: each run's inputs hash."""
     with suppress(BookError, ValueError, KeyError):
@@ -537,72 +524,6 @@ def _grid_inputs(run_dir: Path) -> str:
             [(r.get("variant"), r["seed"], r["inputs_hash"]) for r in runs]
         )
     return ""
-
-
-def grid_table(
-    results: Sequence[Mapping[str, Any]],
-    metrics: Sequence[str],
-    variants: Sequence[str] | None = None,
-) -> str:
-    """A markdown table: a row per variant, mean ± std over its seeds per metric.
-
-    A ``settings`` column shows the parameters that differ between the rows; footnote
-    lines give each metric's protocol and the seeds. ``None`` values read "n/a".
-    """
-    runs: dict[str, list[Mapping[str, Any]]] = {}
-    for r in results:
-        runs.setdefault(r.get("variant") or "(main)", []).append(r)
-    order = list(variants or runs)
-    if missing := [v for v in order if v not in runs]:
-        raise BookError(f"no grid results for variant(s) {missing}; have {list(runs)}")
-    ignored = {"seed", "out_dir", "profile"}
-    params = [_flatten(r.get("params", {})) for r in results]
-    varying = sorted(
-        name
-        for name in {n for p in params for n in p} - ignored
-        if len({json.dumps(p.get(name), default=str) for p in params}) > 1
-    )
-    lines = [
-        "| variant | settings | " + " | ".join(f"`{m}`" for m in metrics) + " |",
-        "|---" * (len(metrics) + 2) + "|",
-    ]
-    protocols: dict[str, str] = {}
-    for variant in order:
-        first = _flatten(runs[variant][0].get("params", {}))
-        settings = ", ".join(f"{n}={first.get(n)}" for n in varying) or "-"
-        cells = []
-        for metric in metrics:
-            entries = [r["metrics"].get(metric) for r in runs[variant]]
-            if any(e is None for e in entries):
-                raise BookError(f"variant {variant!r} did not record metric {metric!r}")
-            protocols.setdefault(metric, entries[0]["protocol"])
-            cells.append(_mean_std([e["value"] for e in entries]))
-        lines.append(f"| {variant} | {settings} | " + " | ".join(cells) + " |")
-    seeds = sorted({r["seed"] for r in results})
-    lines += ["", f"Seeds: {', '.join(map(str, seeds))} (mean ± std over seeds)."]
-    lines += [f"`{m}`: {p}." for m, p in protocols.items()]
-    return "\n".join(lines)
-
-
-def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested parameter dicts as dotted names ({"model": {"ngf": 8}} -> model.ngf)."""
-    flat: dict[str, Any] = {}
-    for name, value in params.items():
-        if isinstance(value, Mapping):
-            flat |= _flatten(value, f"{prefix}{name}.")
-        else:
-            flat[f"{prefix}{name}"] = value
-    return flat
-
-
-def _mean_std(values: Sequence[float | None]) -> str:
-    if any(v is None for v in values):
-        return "n/a"
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return f"{mean:.4g}"
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{mean:.4g} ± {std:.2g}"
 
 
 def run_all(

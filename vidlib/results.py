@@ -10,6 +10,7 @@ notebook writes into. The runner (:mod:`vidlib.runner`) adds its own keys afterw
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import platform
@@ -24,6 +25,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent  # the repository (vidlib is installed editable)
 RESULTS = "results.json"
 OUT_ROOT_ENV = "VIDLIB_OUT_ROOT"  # see resolve_out_dir
+GRID_DIR = "grid"
+GRID_INDEX = "index.json"  # the variant folders of the last complete grid run, in order
 
 
 class ResultsError(ValueError):
@@ -212,3 +215,122 @@ def resolve_out_dir(out_dir: str, slug: str) -> Path:
     path = path if path.is_absolute() else find_root() / path
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# ------------------------------------------------------------------ grids
+def grid_results(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The results of the last complete grid run under ``out_dir`` (a main run's
+    folder), in the grid file's order; ``[]`` when none has run."""
+    grid = Path(out_dir) / GRID_DIR
+    index = grid / GRID_INDEX
+    if not index.is_file():
+        return []
+    results = []
+    for folder in json.loads(index.read_text())["runs"]:
+        path = grid / folder / RESULTS
+        if not path.is_file():
+            raise ResultsError(f"{index} lists {folder} but {path} is gone")
+        results.append(json.loads(path.read_text()))
+    return results
+
+
+def grid_table(
+    results: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    variants: Sequence[str] | None = None,
+) -> str:
+    """A markdown table: a row per variant, mean ± std over its seeds per metric.
+
+    A ``settings`` column shows the parameters that differ between the rows; footnote
+    lines give each metric's protocol and the seeds. ``None`` values read "n/a".
+    """
+    runs: dict[str, list[Mapping[str, Any]]] = {}
+    for r in results:
+        runs.setdefault(r.get("variant") or "(main)", []).append(r)
+    order = list(variants or runs)
+    if missing := [v for v in order if v not in runs]:
+        raise ResultsError(
+            f"no grid results for variant(s) {missing}; have {list(runs)}"
+        )
+    ignored = {"seed", "out_dir", "profile", "train.seed"}
+    params = [_flatten(_settings(r)) for r in results]
+    varying = sorted(
+        name
+        for name in {n for p in params for n in p} - ignored
+        if len({json.dumps(p.get(name), default=str) for p in params}) > 1
+    )
+    lines = [
+        "| variant | settings | " + " | ".join(f"`{m}`" for m in metrics) + " |",
+        "|---" * (len(metrics) + 2) + "|",
+    ]
+    protocols: dict[str, str] = {}
+    for variant in order:
+        first = _flatten(_settings(runs[variant][0]))
+        settings = ", ".join(f"{n}={first.get(n)}" for n in varying) or "-"
+        cells = []
+        for metric in metrics:
+            entries = [r["metrics"].get(metric) for r in runs[variant]]
+            if any(e is None for e in entries):
+                raise ResultsError(
+                    f"variant {variant!r} did not record metric {metric!r}"
+                )
+            protocols.setdefault(metric, entries[0]["protocol"])
+            cells.append(_mean_std([e["value"] for e in entries]))
+        lines.append(f"| {variant} | {settings} | " + " | ".join(cells) + " |")
+    seeds = sorted({r["seed"] for r in results})
+    lines += ["", f"Seeds: {', '.join(map(str, seeds))} (mean ± std over seeds)."]
+    lines += [f"`{m}`: {p}." for m, p in protocols.items()]
+    return "\n".join(lines)
+
+
+def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameter dicts as dotted names ({"model": {"ngf": 8}} -> model.ngf)."""
+    flat: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, Mapping):
+            flat |= _flatten(value, f"{prefix}{name}.")
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def _mean_std(values: Sequence[float | None]) -> str:
+    if any(v is None for v in values):
+        return "n/a"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.4g}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.4g} ± {std:.2g}"
+
+
+def _settings(results: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run was asked to do: its record and its chapter parameters."""
+    return {**results.get("params", {}), **results.get("record", {})}
+
+
+def needed_run(out_dir: str | Path, slug: str) -> Path:
+    """The run folder of chapter ``slug`` at the same profile as the run in
+    ``out_dir`` (run folders are ``<out root>/<profile>/<slug>``)."""
+    return Path(out_dir).parent / slug
+
+
+def record_summary(record: Any, profile: str, slug: str) -> Any:
+    """One line for the rendered chapter (profile, seed, params file) and the whole
+    record in a collapsed block, as IPython Markdown."""
+    import yaml
+    from IPython.display import Markdown
+
+    values = record.as_dict() if hasattr(record, "as_dict") else dict(record)
+    params = f"notebooks/params/{slug}.{profile}.yaml"
+    source = (
+        f"`{params}`"
+        if profile != "smoke"
+        else f"the parameters cell of `notebooks/{slug}.md`"
+    )
+    seed = values.get("train", {}).get("seed", 0)
+    text = yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
+    return Markdown(
+        f"**Run record**: profile `{profile}` · seed {seed} · overrides from {source}\n\n"
+        f"<details><summary>the whole record</summary>\n\n```yaml\n{text}```\n\n</details>"
+    )
