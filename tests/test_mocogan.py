@@ -5,12 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vidlib.models.mocogan import (
-    MoCoGAN,
-    MoCoGANConfig,
-    MotionGenerator,
-    sample_frames,
-)
+from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig, MotionGenerator
 
 
 def count(module: torch.nn.Module) -> int:
@@ -89,22 +84,6 @@ def test_category_enters_the_gru_input() -> None:
     a = method.generate(codes)
     b = method.generate(dict(codes, z_A=(codes["z_A"] + 1) % 3))
     assert not torch.allclose(a, b)
-
-
-def test_sample_frames_takes_frames_of_each_clip() -> None:
-    videos = torch.arange(2 * 5).float().view(2, 1, 5, 1, 1).expand(2, 1, 5, 2, 2)
-    frames = sample_frames(videos, 1, torch.Generator().manual_seed(0))
-    assert frames.shape == (2, 1, 2, 2)
-    assert frames[0, 0, 0, 0].item() in range(5)
-    assert frames[1, 0, 0, 0].item() in range(5, 10)
-    three = sample_frames(videos, 3, torch.Generator().manual_seed(0))[:, 0, 0, 0]
-    assert three.shape == (6,)
-    assert len(set(three[:3].tolist())) == 3 and set(three[:3].tolist()) <= set(
-        range(5)
-    )
-    assert set(three[3:].tolist()) <= set(range(5, 10))
-    every = sample_frames(videos, 5)[:, 0, 0, 0]
-    assert sorted(every.tolist()) == list(range(10))
 
 
 @pytest.mark.parametrize("loss", ["bce", "hinge"])

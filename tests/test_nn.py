@@ -1,4 +1,5 @@
-"""Shared blocks: F-SA against an independent computation, transposed conv shapes."""
+"""Shared blocks: F-SA against an independent computation, transposed conv shapes,
+the frame sampler S_1."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from vidlib.nn import (
     Transposed,
     ema_update,
     matched_width,
+    sample_frames,
     transposed_video_conv,
 )
 
@@ -116,3 +118,19 @@ def test_ema_update_moves_parameters_and_copies_buffers() -> None:
     ema_update(ema, live, decay=0.75)
     assert torch.allclose(ema.weight, torch.full((2,), 0.75 * 1 + 0.25 * 3))
     assert torch.equal(ema.running_mean, live.running_mean)
+
+
+def test_sample_frames_takes_frames_of_each_clip() -> None:
+    videos = torch.arange(2 * 5).float().view(2, 1, 5, 1, 1).expand(2, 1, 5, 2, 2)
+    frames = sample_frames(videos, 1, torch.Generator().manual_seed(0))
+    assert frames.shape == (2, 1, 2, 2)
+    assert frames[0, 0, 0, 0].item() in range(5)
+    assert frames[1, 0, 0, 0].item() in range(5, 10)
+    three = sample_frames(videos, 3, torch.Generator().manual_seed(0))[:, 0, 0, 0]
+    assert three.shape == (6,)
+    assert len(set(three[:3].tolist())) == 3 and set(three[:3].tolist()) <= set(
+        range(5)
+    )
+    assert set(three[3:].tolist()) <= set(range(5, 10))
+    every = sample_frames(videos, 5)[:, 0, 0, 0]
+    assert sorted(every.tolist()) == list(range(10))

@@ -51,7 +51,6 @@ from torch import nn
 
 from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
 from vidlib.method import SamplesFromG
-from vidlib.models.mocogan import sample_frames
 from vidlib.nn import (
     CONV_TYPES,
     FactorisedSelfAttention,
@@ -59,6 +58,7 @@ from vidlib.nn import (
     ema_update,
     matched_width,
     maybe_sn,
+    sample_frames,
     transposed_video_conv,
     video_discriminator_frames,
 )

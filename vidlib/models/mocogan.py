@@ -47,7 +47,12 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
 from vidlib.method import SamplesFromG
-from vidlib.nn import ema_update, video_discriminator_frames
+from vidlib.nn import (
+    ImageGenerator,
+    ema_update,
+    sample_frames,
+    video_discriminator_frames,
+)
 
 
 @dataclass(frozen=True)
@@ -115,35 +120,6 @@ class MotionGenerator(nn.Module):
             h = self.cell(inputs, h)
             steps.append(h)
         return torch.stack(steps, dim=1)
-
-
-class ImageGenerator(nn.Module):
-    """G_I: a DCGAN generator (bias-free ConvT k4, BN, ReLU; tanh output)."""
-
-    def __init__(
-        self, dim_z: int, resolution: int, ngf: int, channels: int = 3
-    ) -> None:
-        super().__init__()
-        ups = int(math.log2(resolution)) - 2  # 4×4 → resolution
-        width = ngf * 2 ** (ups - 1)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(dim_z, width, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(True),
-        ]
-        for _ in range(ups - 1):
-            layers += [
-                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width // 2),
-                nn.ReLU(True),
-            ]
-            width //= 2
-        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """z ``(N, d)`` → images ``(N, C, H, W)`` in [-1, 1]."""
-        return self.net(z[:, :, None, None])
 
 
 class VideoGenerator(nn.Module):
@@ -225,19 +201,6 @@ class VideoDiscriminator(nn.Module):
         Logits of the remaining time positions are averaged.
         """
         return self.net(videos).mean(dim=(2, 3, 4))
-
-
-def sample_frames(
-    videos: torch.Tensor, k: int = 1, gen: torch.Generator | None = None
-) -> torch.Tensor:
-    """S_1 drawn ``k`` times per clip without replacement: ``(B·k, C, H, W)``.
-
-    ``k = 1`` is the paper's S_1: one uniformly random frame of each clip.
-    """
-    b, _, t = videos.shape[:3]
-    index = torch.rand(b, t, generator=gen).argsort(dim=1)[:, :k].to(videos.device)
-    frames = videos[torch.arange(b, device=videos.device)[:, None], :, index]
-    return rearrange(frames, "b k c h w -> (b k) c h w")
 
 
 class MoCoGAN(SamplesFromG):

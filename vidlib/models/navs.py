@@ -52,7 +52,7 @@ from vidlib.data.shapes import (
 )
 from vidlib.losses import laplacian_l1, triplet_loss
 from vidlib.method import SamplesFromG
-from vidlib.models.mocogan import ImageGenerator
+from vidlib.nn import ImageGenerator
 
 OUTPUTS = ("tanh", "linear")
 
