@@ -210,6 +210,29 @@ def test_training_leaves_samples_and_prunes_checkpoints(tmp_path: Path) -> None:
     assert (tmp_path / "samples" / "step-00000009.png").stat().st_size > 0
 
 
+class Classifier:
+    """Trains like a Method but has no codes or generate (as the judges)."""
+
+    def __init__(self) -> None:
+        self.nets = {"C": nn.Linear(3 * 4 * 16 * 16, 3)}
+        self.opts = {"C": torch.optim.Adam(self.nets["C"].parameters())}
+        self.config = {"model": "classifier"}
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        logits = self.nets["C"](batch["video"].flatten(1))
+        loss = nn.functional.cross_entropy(logits, batch["action"])
+        self.opts["C"].zero_grad()
+        loss.backward()
+        self.opts["C"].step()
+        return {"loss": loss.item()}
+
+
+def test_sample_every_zero_never_samples(tmp_path: Path) -> None:
+    fit(build(Classifier), NoiseVideos(), config(tmp_path, steps=3, sample_every=0))
+    assert ckpt.list_checkpoints(tmp_path / "checkpoints")[-1][0] == 3
+    assert not (tmp_path / "samples").exists()
+
+
 def test_asking_for_fewer_steps_than_trained_is_refused(tmp_path: Path) -> None:
     fit(build(Regression), NoiseVideos(), config(tmp_path, steps=6))
     with pytest.raises(ckpt.CheckpointError, match="trained to step 6 > steps=3"):
@@ -228,6 +251,8 @@ def test_batches_cover_each_epoch_once_and_depend_only_on_seed_and_step() -> Non
 def test_bad_train_config_is_refused() -> None:
     with pytest.raises(ValueError, match="TrainConfig.steps must be a positive int"):
         TrainConfig(out_dir="x", steps=0, batch_size=2)
+    with pytest.raises(ValueError, match="sample_every must be an int >= 0"):
+        TrainConfig(out_dir="x", steps=1, batch_size=2, sample_every=-1)
 
 
 class MixedRegression(Regression):

@@ -2,8 +2,9 @@
 
 ``fit`` owns everything that is not a paper's update rule: seeds, device, optional
 bf16 autocast, the data order, a progress bar, a JSONL scalar log, periodic sample
-grids, atomic checkpoints, exact resume and ``skip_if_done``. The update rule of a
-paper lives in its ``Method.train_step``.
+grids (``sample_every=0``: none, for a Method that generates nothing, such as the
+judges' classifiers), atomic checkpoints, exact resume and ``skip_if_done``. The
+update rule of a paper lives in its ``Method.train_step``.
 
 Exact resume: the data order is a pure function of ``(seed, step)`` and every global
 RNG state is checkpointed, so a run interrupted after a checkpoint and resumed
@@ -52,7 +53,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 10
-    sample_every: int = 500
+    sample_every: int = 500  # 0: never (for a Method that generates nothing)
     num_samples: int = 8
     num_workers: int = 0
     skip_if_done: bool = True
@@ -66,6 +67,11 @@ class TrainConfig:
                 raise ValueError(
                     f"TrainConfig.{name} must be a positive int, got {value!r}"
                 )
+        if not isinstance(self.sample_every, int) or self.sample_every < 0:
+            raise ValueError(
+                "TrainConfig.sample_every must be an int >= 0 (0: never sample), "
+                f"got {self.sample_every!r}"
+            )
 
 
 @dataclass
@@ -185,7 +191,7 @@ def fit(method: Method, data: Dataset, cfg: TrainConfig) -> FitResult:
                 log.write(json.dumps({"step": step, **scalars}) + "\n")
                 log.flush()
                 bar.set_postfix({k: f"{v:.3g}" for k, v in scalars.items()})
-            if step % cfg.sample_every == 0 or step == cfg.steps:
+            if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.steps):
                 save_samples(
                     method, out_dir / "samples", step, cfg.num_samples, cfg.seed
                 )
