@@ -1,4 +1,5 @@
-"""vidlib.reference: every typed-in number is traceable to a cited paper and table."""
+"""vidlib.reference: every typed-in number (vidlib/reference.yaml) is traceable to a
+cited paper and table; a malformed row is refused, named."""
 
 import math
 import re
@@ -6,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from vidlib.reference import REPORTED, Reported, as_rows, reported
+from vidlib.reference import (
+    PATH,
+    REPORTED,
+    ReferenceError,
+    Reported,
+    as_rows,
+    load_reported,
+    reported,
+)
 
 BIB_KEYS = set(
     re.findall(
@@ -44,3 +53,52 @@ def test_filters_and_rows():
 def test_unknown_paper_is_named():
     with pytest.raises(KeyError, match="no reported numbers for paper 'nope'"):
         reported("nope")
+
+
+def test_the_file_is_package_data() -> None:
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert f'vidlib = ["{PATH.name}"]' in pyproject
+
+
+GOOD_ROW = (
+    "{paper: p2020, table: Table 1, dataset: D, method: M, metric: FID, "
+    "value: 1.5, protocol: fid}"
+)
+
+
+def reference_file(tmp_path: Path, *rows: str) -> Path:
+    path = tmp_path / "reference.yaml"
+    lines = [
+        "protocols:",
+        "  fid: {text: FID of some features, higher_is_better: false}",
+        "numbers:",
+    ]
+    path.write_text("\n".join(lines + [f"  - {row}" for row in rows]) + "\n")
+    return path
+
+
+def test_a_well_formed_file_loads(tmp_path: Path) -> None:
+    (number,) = load_reported(reference_file(tmp_path, GOOD_ROW))
+    assert number == Reported(
+        "p2020", "Table 1", "D", "M", "FID", 1.5, "FID of some features", False
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        (GOOD_ROW.replace("metric: FID, ", ""), r"missing keys \['metric'\]"),
+        (GOOD_ROW.replace("}", ", note: x}"), r"unknown keys \['note'\]"),
+        (GOOD_ROW.replace("1.5", "high"), "value must be a number, got 'high'"),
+        (GOOD_ROW.replace("fid}", "fvd}"), "protocol 'fvd' is not defined"),
+    ],
+    ids=["missing", "unknown", "value", "protocol"],
+)
+def test_a_malformed_row_is_refused_naming_it(
+    tmp_path: Path, row: str, error: str
+) -> None:
+    path = reference_file(tmp_path, GOOD_ROW, row)
+    with pytest.raises(ReferenceError, match=error) as caught:
+        load_reported(path)
+    assert f"{path}: numbers[1] " in str(caught.value)  # the file and the row
+    assert "'method': 'M'" in str(caught.value)  # what the row holds
