@@ -1,1 +1,2 @@
-"""Metrics; each metric name carries its protocol (DESIGN.md, "Rules")."""
+"""Metrics; each metric name carries its protocol (the book's "How this book is built",
+``book/architecture.md``)."""

@@ -42,7 +42,7 @@ def _check_videos(videos: torch.Tensor, name: str = "videos") -> None:
 
 
 def _unit(videos: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] → [0, 1], clamped (DESIGN.md conventions)."""
+    """[-1, 1] (every video in vidlib) → [0, 1], clamped."""
     return ((videos.float() + 1) / 2).clamp(0, 1)
 
 
