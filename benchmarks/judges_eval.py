@@ -17,22 +17,15 @@ import time
 import torch
 
 from vidlib.data.shapes import ShapesConfig, ShapesVideos
-from vidlib.metrics.judges import (
-    ActionJudge,
-    Judges,
-    JudgeTraining,
-    appearance_judges,
-    default_steps,
-    load_judges,
-)
+from vidlib.judging import JudgeTraining, default_steps, load_judges
+from vidlib.metrics.judges import Judges, judge_nets
 
 
 def untrained(config: ShapesConfig) -> Judges:
     """Judges with freshly initialised weights (same architecture and cost)."""
-    width = JudgeTraining(steps=default_steps(config)).width
-    action = ActionJudge(len(config.actions), config.frames, width)
+    nets = judge_nets(config, JudgeTraining(steps=default_steps(config)).width)
     return Judges(
-        config, action, appearance_judges(config, width), accuracy={}, key="untrained"
+        config, nets["action"], nets["appearance"], accuracy={}, key="untrained"
     )
 
 

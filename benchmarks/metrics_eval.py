@@ -22,7 +22,7 @@ from vidlib.data.shapes import (
     ShapesConfig,
     ShapesVideos,
 )
-from vidlib.metrics.judges import load_judges
+from vidlib.judging import load_judges
 from vidlib.metrics.registry import evaluate
 
 JUDGE_METRICS = [

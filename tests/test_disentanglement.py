@@ -6,6 +6,7 @@ import pytest
 import torch
 from test_judges import SMOKE, SMOKE_STEPS
 
+from vidlib.judging import load_judges
 from vidlib.metrics.disentanglement import (
     code_effect,
     disentanglement_scores,
@@ -15,7 +16,7 @@ from vidlib.metrics.disentanglement import (
     swap_grid,
     uncertainty_coefficient,
 )
-from vidlib.metrics.judges import Judges, load_judges
+from vidlib.metrics.judges import Judges
 from vidlib.metrics.oracles import ShapesOracle
 
 

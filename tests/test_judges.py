@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from vidlib import judging
 from vidlib.data.shapes import ACTIONS, COLORS, SHAPES, ShapesConfig, ShapesVideos
+from vidlib.judging import load_judges
 from vidlib.metrics import judges as judges_module
-from vidlib.metrics.judges import Judges, load_judges
+from vidlib.metrics.judges import Judges
+from vidlib.train import read_scalars
 
 # The mocogan notebook's smoke data: 16×16×6, 2 shapes × 3 colours × 1 background ×
 # 4 actions. 200 steps train in ~25 s on one busy CPU core.
@@ -87,9 +90,9 @@ def test_cache_is_reused_and_keyed_by_config(
     smoke_judges: Judges, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    real_train = judges_module.train_judges
+    real_train = judging.train_judges
     monkeypatch.setattr(
-        judges_module,
+        judging,
         "train_judges",
         lambda *args, **kwargs: calls.append(args) or real_train(*args, **kwargs),
     )
@@ -124,6 +127,21 @@ def test_damaged_cache_file_is_named_and_retrained(tmp_path: Path) -> None:
     messages = [str(w.message) for w in caught]
     assert not any("cannot be used" in m for m in messages)  # rewritten: loads
     assert any("below 0.9" in m for m in messages)  # 2 steps: weak judges, said so
+
+
+def test_judges_train_through_fit_and_leave_the_global_rng_alone(
+    tmp_path: Path,
+) -> None:
+    tiny = ShapesConfig(**{**SMOKE.as_dict(), "frames": 4})
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    with pytest.warns(UserWarning, match="below 0.9"):  # 3 steps: weak
+        judges = load_judges(tiny, cache_dir=tmp_path, steps=3, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+    log = read_scalars(tmp_path / judges.key / "train")  # fit's scalar log
+    assert [row["step"] for row in log] == [3]
+    assert set(log[0]) == {"step", "action", "shape", "color"}
 
 
 def test_configs_without_motion_are_refused() -> None:

@@ -9,11 +9,12 @@ from torch import nn
 
 from vidlib.book import write_results
 from vidlib.data.shapes import ShapesConfig, ShapesVideos
+from vidlib.judging import load_judges
 from vidlib.metrics import registry
 from vidlib.metrics.consistency import fcs
 from vidlib.metrics.extractors import VGG16Relu33
 from vidlib.metrics.frechet import frechet_distance
-from vidlib.metrics.judges import cpu_threads, load_judges
+from vidlib.metrics.judges import cpu_threads
 from vidlib.metrics.registry import evaluate, reference_rows, reference_videos
 
 
