@@ -1,4 +1,4 @@
-"""GAN losses against their written equations on toy logits."""
+"""GAN losses against their written equations on toy logits; the category head loss."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vidlib.losses import (
+    category_loss,
     discriminator_loss,
     generator_loss,
     laplacian_l1,
@@ -113,3 +115,12 @@ def test_triplet_loss_is_its_formula() -> None:
     # max(|a-p|^2 + margin - |a-n|^2, 0): max(1 + 2 - 9, 0) = 0; max(0 + 2 - .25, 0)
     expected = (0.0 + 1.75) / 2
     assert triplet_loss(a, p, n, margin).item() == pytest.approx(expected)
+
+
+def test_category_loss_reads_the_head_after_the_gan_logit() -> None:
+    logits = torch.tensor([[5.0, 2.0, 0.0, -1.0], [-3.0, 0.0, 1.0, 0.0]])
+    labels = torch.tensor([0, 1])
+    expected = F.cross_entropy(logits[:, 1:], labels)
+    torch.testing.assert_close(category_loss(logits, labels, 3), expected)
+    assert category_loss(logits, None, 3) == 0  # no labels in the batch
+    assert category_loss(logits, labels, 0) == 0  # unconditional

@@ -54,6 +54,22 @@ def generator_loss(fake_logits: torch.Tensor, kind: GANLoss = "bce") -> torch.Te
     return -fake_logits.mean()
 
 
+def category_loss(
+    logits: torch.Tensor, labels: torch.Tensor | None, categories: int
+) -> torch.Tensor:
+    """Cross-entropy of a video discriminator's category head, ``logits[:, 1:]``
+    (``logits[:, 0]`` is the GAN logit), against ``labels``; 0 when the model is
+    unconditional (``categories == 0``) or the batch has no labels.
+
+    MoCoGAN's InfoGAN term L_I (Tulyakov et al. 2018, Sec. 3.1) is this loss; our
+    conditional G3AN (Sec. 4.3.2, which does not say how D sees the category) uses
+    it the same way.
+    """
+    if not categories or labels is None:
+        return logits.new_zeros(())
+    return F.cross_entropy(logits[:, 1:].float(), labels.to(logits.device).long())
+
+
 def gaussian_kernel(size: int = 5, sigma: float = 2.0) -> torch.Tensor:
     """Normalised 2-D Gaussian kernel ``(size, size)`` (separable outer product)."""
     if size < 1 or size % 2 == 0 or sigma <= 0:

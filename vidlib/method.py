@@ -54,10 +54,19 @@ class Method(Protocol):
 
 
 class SamplesFromG:
-    """``device`` and ``generator`` of a Method whose ``nets`` hold ``G`` (and,
-    when it keeps an EMA of G for sampling, ``G_ema``)."""
+    """``device``, ``generator`` and ``generate`` of a Method whose ``nets`` hold
+    ``G`` (and, when it keeps an EMA of G for sampling, ``G_ema``). ``generate``
+    runs the Method's ``_run(net, codes)`` on the sampling generator; a Method
+    that samples otherwise overrides ``generate``."""
 
     nets: dict[str, nn.Module]
+
+    def _run(self, net: nn.Module, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} defines no _run")
+
+    def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Videos ``(B, C, T, H, W)`` in [-1, 1] of :attr:`generator` for ``codes``."""
+        return self._run(self.generator, codes)
 
     @property
     def device(self) -> torch.device:

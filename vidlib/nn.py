@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from einops import rearrange
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+
+from vidlib.losses import GAN_LOSSES
 
 CONV_TYPES: tuple[str, ...] = ("1+2d", "2+1d", "3d")
 
@@ -175,6 +178,26 @@ def ema_update(ema: nn.Module, live: nn.Module, decay: float) -> None:
         p_ema.lerp_(p, 1 - decay)
     for b_ema, b in zip(ema.buffers(), live.buffers(), strict=True):
         b_ema.copy_(b)
+
+
+def check_gan_config(cfg: Any, positive: tuple[str, ...]) -> None:
+    """Checks that the configs of the GANs with D_I and a DCGAN-style D_V (MoCoGAN,
+    G3AN) share; raises ``ValueError`` naming the field. ``cfg.loss`` is one of
+    ``GAN_LOSSES``, ``0 <= cfg.ema_decay < 1``, every field in ``positive`` is >= 1,
+    S_1 can draw ``cfg.image_frames`` distinct frames of a clip, and D_V keeps a frame
+    (:func:`video_discriminator_frames`)."""
+    if cfg.loss not in GAN_LOSSES:
+        raise ValueError(f"loss must be one of {GAN_LOSSES}, got {cfg.loss!r}")
+    if not 0 <= cfg.ema_decay < 1:
+        raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    for name in positive:
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if not 1 <= cfg.image_frames <= cfg.frames:
+        raise ValueError(
+            f"image_frames must be in [1, frames={cfg.frames}], got {cfg.image_frames}"
+        )
+    video_discriminator_frames(cfg.frames, cfg.resolution, cfg.video_temporal_padding)
 
 
 def video_discriminator_frames(

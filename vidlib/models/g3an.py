@@ -49,12 +49,17 @@ import torch.nn.functional as F
 from einops import repeat
 from torch import nn
 
-from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
+from vidlib.losses import (
+    category_loss,
+    discriminator_loss,
+    generator_loss,
+)
 from vidlib.method import SamplesFromG
 from vidlib.nn import (
     CONV_TYPES,
     FactorisedSelfAttention,
     Transposed,
+    check_gan_config,
     ema_update,
     matched_width,
     maybe_sn,
@@ -134,25 +139,11 @@ class G3ANConfig:
                 f"video_discriminator must be one of {VIDEO_DISCRIMINATORS}, "
                 f"got {self.video_discriminator!r}"
             )
-        if self.loss not in GAN_LOSSES:
-            raise ValueError(f"loss must be one of {GAN_LOSSES}, got {self.loss!r}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        for name in ("dim_z_a", "dim_z_m", "ngf", "ndf", "channels"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_gan_config(self, ("dim_z_a", "dim_z_m", "ngf", "ndf", "channels"))
         if self.num_categories and not self.temporal_stream:
             raise ValueError(
                 "num_categories > 0 needs temporal_stream=True: the category enters G_T"
             )
-        if not 1 <= self.image_frames <= self.frames:
-            raise ValueError(
-                f"image_frames must be in [1, frames={self.frames}], "
-                f"got {self.image_frames}"
-            )
-        video_discriminator_frames(
-            self.frames, self.resolution, self.video_temporal_padding
-        )  # raises if the clip is too short for D_V
 
 
 def z_m_length(cfg: G3ANConfig, frames: int) -> int:
@@ -406,11 +397,8 @@ class G3AN(SamplesFromG):
             codes["category"] = torch.randint(cfg.num_categories, (n,), generator=gen)
         return {k: v.to(self.device) for k, v in codes.items()}
 
-    def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Videos ``(B, C, T, H, W)`` in [-1, 1]; T follows the length of z_m."""
-        return self._run(self.generator, codes)
-
     def _run(self, net: nn.Module, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Videos ``(B, C, T, H, W)`` of ``net``; T follows the length of z_m."""
         category = codes.get("category")
         if category is not None:
             category = F.one_hot(category.to(self.device), self.cfg.num_categories)
@@ -432,7 +420,9 @@ class G3AN(SamplesFromG):
             nets["D_I"](sample_frames(fake.detach(), k)),
             cfg.loss,
         )
-        d_category = self._category_loss(real_out, batch.get(cfg.label_key))
+        d_category = category_loss(
+            real_out, batch.get(cfg.label_key), cfg.num_categories
+        )
         opts["D_V"].zero_grad(set_to_none=True)
         opts["D_I"].zero_grad(set_to_none=True)
         (d_video + d_image + cfg.lambda_category * d_category).backward()
@@ -442,7 +432,7 @@ class G3AN(SamplesFromG):
         fake_out = nets["D_V"](fake)
         g_video = generator_loss(fake_out[:, 0], cfg.loss)
         g_image = generator_loss(nets["D_I"](sample_frames(fake, k)), cfg.loss)
-        g_category = self._category_loss(fake_out, codes.get("category"))
+        g_category = category_loss(fake_out, codes.get("category"), cfg.num_categories)
         opts["G"].zero_grad(set_to_none=True)
         (g_video + g_image + cfg.lambda_category * g_category).backward()
         opts["G"].step()
@@ -458,11 +448,3 @@ class G3AN(SamplesFromG):
         if cfg.num_categories:
             scalars |= {"d_category": d_category, "g_category": g_category}
         return {name: value.item() for name, value in scalars.items()}
-
-    def _category_loss(
-        self, logits: torch.Tensor, labels: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Cross-entropy of D_V's category head against ``labels`` (0 if unused)."""
-        if not self.cfg.num_categories or labels is None:
-            return logits.new_zeros(())
-        return F.cross_entropy(logits[:, 1:].float(), labels.to(logits.device).long())

@@ -45,10 +45,15 @@ from einops import rearrange, repeat
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
+from vidlib.losses import (
+    category_loss,
+    discriminator_loss,
+    generator_loss,
+)
 from vidlib.method import SamplesFromG
 from vidlib.nn import (
     ImageGenerator,
+    check_gan_config,
     ema_update,
     sample_frames,
     video_discriminator_frames,
@@ -85,21 +90,8 @@ class MoCoGANConfig:
             raise ValueError(
                 f"resolution must be a power of two >= 16, got {self.resolution}"
             )
-        if self.loss not in GAN_LOSSES:
-            raise ValueError(f"loss must be one of {GAN_LOSSES}, got {self.loss!r}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        for name in ("dim_z_content", "dim_z_motion", "frames", "ngf", "ndf"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 1 <= self.image_frames <= self.frames:
-            raise ValueError(
-                f"image_frames must be in [1, frames={self.frames}], "
-                f"got {self.image_frames}"
-            )
-        video_discriminator_frames(
-            self.frames, self.resolution, self.video_temporal_padding
-        )  # raises if the clip is too short for D_V
+        positive = ("dim_z_content", "dim_z_motion", "frames", "ngf", "ndf")
+        check_gan_config(self, positive)
 
 
 class MotionGenerator(nn.Module):
@@ -247,11 +239,8 @@ class MoCoGAN(SamplesFromG):
             codes["z_A"] = torch.randint(cfg.dim_z_category, (n,), generator=gen)
         return {k: v.to(self.device) for k, v in codes.items()}
 
-    def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Videos ``(B, C, T, H, W)`` in [-1, 1]; T follows the length of ``eps``."""
-        return self._run(self.generator, codes)
-
     def _run(self, net: nn.Module, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Videos ``(B, C, T, H, W)`` of ``net``; T follows the length of ``eps``."""
         z_A = codes.get("z_A")
         one_hot = (
             None if z_A is None else F.one_hot(z_A, self.cfg.dim_z_category).float()
@@ -275,9 +264,9 @@ class MoCoGAN(SamplesFromG):
         )
         real_out, fake_out = nets["D_V"](real), nets["D_V"](fake)
         d_video = discriminator_loss(real_out[:, 0], fake_out[:, 0], cfg.loss)
-        d_info = self._category_loss(fake_out, codes) + self._category_loss(
-            real_out, {"z_A": batch.get(cfg.label_key)}
-        )
+        d_info = category_loss(
+            fake_out, codes.get("z_A"), cfg.dim_z_category
+        ) + category_loss(real_out, batch.get(cfg.label_key), cfg.dim_z_category)
         opts["D_I"].zero_grad(set_to_none=True)
         opts["D_V"].zero_grad(set_to_none=True)
         (d_image + d_video + cfg.lambda_info * d_info).backward()
@@ -289,7 +278,7 @@ class MoCoGAN(SamplesFromG):
         fake_out = nets["D_V"](fake)
         g_image = generator_loss(nets["D_I"](sample_frames(fake, k)), cfg.loss)
         g_video = generator_loss(fake_out[:, 0], cfg.loss)
-        g_info = self._category_loss(fake_out, codes)
+        g_info = category_loss(fake_out, codes.get("z_A"), cfg.dim_z_category)
         opts["G"].zero_grad(set_to_none=True)
         (g_image + g_video + cfg.lambda_info * g_info).backward()
         opts["G"].step()
@@ -304,13 +293,6 @@ class MoCoGAN(SamplesFromG):
         if cfg.dim_z_category:
             scalars |= {"d_info": d_info, "g_info": g_info}
         return {name: value.item() for name, value in scalars.items()}
-
-    def _category_loss(self, logits: torch.Tensor, codes: dict) -> torch.Tensor:
-        """L_I: cross-entropy of Q = D_V's category head against z_A (0 if unused)."""
-        labels = codes.get("z_A")
-        if not self.cfg.dim_z_category or labels is None:
-            return logits.new_zeros(())
-        return F.cross_entropy(logits[:, 1:].float(), labels.to(logits.device).long())
 
     def _update_ema(self) -> None:
         if "G_ema" in self.nets:
