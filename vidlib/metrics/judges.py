@@ -432,7 +432,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _default_cache_dir() -> Path:
-    from vidlib.book import ROOT  # late: vidlib.book imports papermill machinery
+    from vidlib.results import ROOT
 
     return ROOT / "_runs" / "judges"
 
