@@ -365,17 +365,12 @@ def test_results_get_the_runners_keys_and_bad_input_loses_nothing(
     assert results["wall_time_s"] >= 0
     written = {p: p.read_bytes() for p in out_root.rglob("*") if p.is_file()}
 
-    for bad in (
-        ["-p", "model.ngf", "x"],
-        ["-p", "modle.ngf", "1"],
-        ["-p", "scal", "1"],
-    ):
-        argv = ["run", "toy", "--profile", "cpu", "--out-root", str(out_root), *bad]
-        with pytest.MonkeyPatch.context() as m:
-            m.setattr(runner.cli.slugs, "__defaults__", (notebooks,))
-            assert main(argv) == 2
-        err = capsys.readouterr().err
-        assert err.startswith("error: ") and err.count("\n") == 1
+    for bad in ({"model.ngf": "x"}, {"modle.ngf": "1"}, {"scal": "1"}):
+        with pytest.raises(RunnerError):
+            runner.run_all(["toy"], "cpu", bad, grids_too=True, **kwargs)
+    write_grid(notebooks, "variants: {a: {model.ngf: 2}, b: {model.ngf: x}}\n", "cpu")
+    with pytest.raises(RunnerError, match="variant b: model.ngf expects int"):
+        runner.run_all(["toy"], "cpu", grids_too=True, **kwargs)
     (notebooks / "params" / "toy.cpu.yaml").write_text("model: {ngf: [\n")
     with pytest.raises(RunnerError, match="not valid YAML"):
         runner.run("toy", "cpu", **kwargs)
@@ -544,6 +539,7 @@ def test_cli_help(capsys):
         ["run", "--profile", "smoke"],
         ["build", "--profile", "laptop"],
         ["run", "shapes", "--profile", "smoke", "--grid"],  # shapes has no grid
+        ["run", "mocogan", "--profile", "smoke", "-p", "model.ngf", "x"],
     ],
 )
 def test_cli_bad_input_exits_2(tmp_path, capsys, argv):

@@ -40,14 +40,14 @@ class Param:
 
 @dataclass
 class Notebook:
-    """A chapter converted from MyST, with what the runner reads from it."""
+    """A chapter converted from MyST, with its parameters (``needs``: see
+    :func:`read_needs`)."""
 
     slug: str
     source: Path
     nb: Any  # nbformat.NotebookNode
     declared: dict[str, Param]
     record: dict[str, Any] | None  # the nested default record; None: none declared
-    needs: tuple[str, ...]
 
     @property
     def knobs(self) -> list[str]:
@@ -122,7 +122,7 @@ def read_notebook(slug: str, folder: Path | None = None) -> Notebook:
             f"{show(path)}: the parameters cell must declare {', '.join(missing)}"
             ' (profile: str = "smoke", out_dir: str = "_runs/interactive/<slug>")'
         )
-    return Notebook(slug, path, nb, declared, record, read_needs(path))
+    return Notebook(slug, path, nb, declared, record)
 
 
 def _parameters(text: str, where: str) -> tuple[dict[str, Param], dict | None]:
