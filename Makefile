@@ -28,19 +28,19 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 book: $(STAMP)
-	$(PY) -m vidlib.book run --all --profile cpu
-	$(PY) -m vidlib.book build --profile cpu
+	$(PY) -m vidlib.runner run --all --profile cpu
+	$(PY) -m vidlib.runner build --profile cpu
 	@echo "open _build/html/index.html"
 
 # Order, each step stopping the target on failure:
 # 1. ruff (seconds);
 # 2. pytest: unit tests, and tests/test_notebooks.py, whose smoke runs go through
-#    vidlib.book.run into _runs/smoke/ (cached by inputs hash);
+#    vidlib.runner.run_all into _runs/smoke/ (cached by inputs hash);
 # 3. smoke-runs: `run --all --profile smoke` makes sure every executed smoke notebook
 #    exists; it only reports "up to date" when step 2 already ran them;
 # 4. nbval re-executes those notebooks (cells marked NBVAL_CHECK_OUTPUT must match);
 #    VIDLIB_OUT_ROOT sends their outputs to _build/nbval, so the runner's cache in
-#    _runs/smoke stays valid (see vidlib.book.resolve_out_dir);
+#    _runs/smoke stays valid (see vidlib.results.resolve_out_dir);
 # 5. the smoke book, warnings as errors, into _build/smoke/_build/html.
 test: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -48,14 +48,14 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory nbval smoke-book
 
 smoke-runs: $(STAMP)
-	$(PY) -m vidlib.book run --all --profile smoke
+	$(PY) -m vidlib.runner run --all --profile smoke
 
 nbval: smoke-runs
 	VIDLIB_OUT_ROOT=$(CURDIR)/_build/nbval $(PY) -m pytest -q -p no:cacheprovider \
 		--nbval-lax --nbval-current-env $(SMOKE_NOTEBOOKS)
 
 smoke-book: smoke-runs
-	$(PY) -m vidlib.book build --profile smoke --out _build/smoke
+	$(PY) -m vidlib.runner build --profile smoke --out _build/smoke
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -1,7 +1,8 @@
 """Smoke runs: every notebook executes end to end at its default (smoke) parameters.
 
-Runs go through ``vidlib.book.run`` into ``_runs/smoke`` (cached by inputs hash), so the
-nbval and smoke-book steps of ``make test`` reuse them.
+Runs go through ``vidlib.runner.run_all`` into ``_runs/smoke`` in the order of the
+chapters' needs (cached by inputs hash), so the nbval and smoke-book steps of
+``make test`` reuse them.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from vidlib import book
+from vidlib import runner
 from vidlib.data.shapes import ACTIONS, BACKGROUNDS, COLORS, SHAPES
+from vidlib.results import read_results
+from vidlib.runner.cache import OUT_ROOT
 
 
 @pytest.fixture(scope="module")
 def smoke() -> dict[str, dict]:
-    return {slug: book.run(slug, "smoke") for slug in book.slugs()}
+    order = runner.run_all(runner.slugs(), "smoke")
+    return {slug: read_results(OUT_ROOT / "smoke" / slug) for slug in order}
 
 
 def run_dir(results: dict) -> Path:

@@ -7,7 +7,6 @@ import torch
 from test_judges import SMOKE  # tests/ is on sys.path under pytest
 from torch import nn
 
-from vidlib.book import write_results
 from vidlib.data.shapes import ShapesConfig, ShapesVideos
 from vidlib.judging import load_judges
 from vidlib.metrics import registry
@@ -16,6 +15,7 @@ from vidlib.metrics.extractors import VGG16Relu33
 from vidlib.metrics.frechet import frechet_distance
 from vidlib.metrics.judges import cpu_threads
 from vidlib.metrics.registry import evaluate, reference_rows, reference_videos
+from vidlib.results import write_results
 
 
 class RandomFrames(nn.Module):

@@ -330,7 +330,9 @@ def record_summary(record: Any, profile: str, slug: str) -> Any:
     )
     seed = values.get("train", {}).get("seed", 0)
     text = yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
+    line = f"**Run record**: profile `{profile}` · seed {seed} · from {source}"
+    block = f"```yaml\n{text}```"
     return Markdown(
-        f"**Run record**: profile `{profile}` · seed {seed} · overrides from {source}\n\n"
-        f"<details><summary>the whole record</summary>\n\n```yaml\n{text}```\n\n</details>"
+        f"{line}\n\n<details><summary>the whole record</summary>\n\n{block}\n\n"
+        "</details>"
     )

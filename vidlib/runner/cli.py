@@ -1,0 +1,124 @@
+"""``python -m vidlib.runner run|build|list`` (``--help`` has examples)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from vidlib.results import ROOT
+from vidlib.runner.build import build
+from vidlib.runner.errors import RunnerError, show
+from vidlib.runner.notebooks import slugs
+from vidlib.runner.params import PROFILES
+from vidlib.runner.plan import list_runs, run_all
+
+EXAMPLES = """\
+examples:
+  python -m vidlib.runner list
+  python -m vidlib.runner run shapes --profile smoke
+  python -m vidlib.runner run --all --profile cpu
+  python -m vidlib.runner run g3an --profile gpu -p train.steps 20000 -p train.seed 1
+  python -m vidlib.runner run mocogan --profile cpu -p data.shapes "[circle, square]"
+  python -m vidlib.runner run g3an --profile cpu --grid  # the ablation grid only
+  python -m vidlib.runner build --profile cpu          # HTML in _build/html
+  python -m vidlib.runner build --profile smoke --out _build/smoke
+                                    # HTML in _build/smoke/_build/html
+
+profiles: smoke (the notebook's `record` and knobs; notebooks/params/<slug>.smoke.yaml
+is optional), cpu, gpu, paper (each needs notebooks/params/<slug>.<profile>.yaml, whose
+data/model/train/eval sections replace the notebook's record; other keys are the
+chapter's knobs). -p section.key VALUE sets a record setting, -p NAME VALUE a knob.
+A run writes <out-root>/<profile>/<slug>/: <slug>.ipynb, results.json and whatever the
+notebook saves there; it is skipped while the notebook, its parameters, vidlib/**/*.py
+and the runs it needs (front matter `vidlib: needs: [...]`) are unchanged. Chapters
+run after the ones they need. Bad input exits 2; a failed notebook or build, 1.
+A grid (notebooks/params/<slug>.<profile>.grid.yaml: 'variants' name -> record
+overrides, optional 'seeds' list) runs each variant (x seed) as run_experiment into
+<out-root>/<profile>/<slug>/grid/<variant>[-seed<k>]/; the chapter reads them with
+vidlib.results.grid_results(out_dir) and shows vidlib.results.grid_table(...).
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code."""
+    formatting = {"epilog": EXAMPLES, "formatter_class": argparse.RawTextHelpFormatter}
+    parser = argparse.ArgumentParser(
+        prog="python -m vidlib.runner",
+        description="Run the book's notebooks with papermill; build the book.",
+        **formatting,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="execute notebooks with papermill", **formatting)
+    p_run.add_argument("slugs", nargs="*", metavar="SLUG", help="notebooks/<SLUG>.md")
+    p_run.add_argument("--all", action="store_true", help="every notebooks/*.md")
+    p_run.add_argument(
+        "-p",
+        dest="overrides",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a record setting (section.key, VALUE as YAML) or a chapter knob",
+    )
+    p_run.add_argument("--force", action="store_true", help="rerun even if up to date")
+    p_run.add_argument(
+        "--grid",
+        action="store_true",
+        help="run the variants of notebooks/params/<SLUG>.<profile>.grid.yaml\n"
+        "(--all runs each existing grid before its notebook)",
+    )
+    p_build = sub.add_parser(
+        "build", help="stage executed notebooks, build HTML", **formatting
+    )
+    p_build.add_argument(
+        "--out",
+        type=Path,
+        help="JB --path-output: HTML goes to "
+        "<OUT>/_build/html (default: the repository)",
+    )
+    p_list = sub.add_parser("list", help="notebooks, profiles, run status")
+    for p in (p_run, p_build):
+        p.add_argument("--profile", required=True, help=" | ".join(PROFILES))
+    for p in (p_run, p_build, p_list):
+        p.add_argument(
+            "--out-root",
+            type=Path,
+            help="run dirs are <OUT_ROOT>/<profile>/<slug> (default: _runs)",
+        )
+    args = parser.parse_args(argv)
+
+    log = logging.getLogger("papermill")  # papermill streams cell output to it
+    if not log.handlers:
+        log.addHandler(logging.StreamHandler())
+        log.setLevel(logging.INFO)
+    try:
+        if args.command == "run":
+            if bool(args.slugs) == args.all:
+                raise RunnerError("give notebook slugs or --all (not both)")
+            names = slugs() if args.all else args.slugs
+            if not names:
+                raise RunnerError(f"no notebooks in {show(ROOT / 'notebooks')}")
+            run_all(
+                names,
+                args.profile,
+                dict(args.overrides),
+                grid=args.grid,
+                grids_too=args.all,
+                out_root=args.out_root,
+                force=args.force,
+            )
+        elif args.command == "build":
+            build(args.profile, out=args.out, out_root=args.out_root)
+        else:
+            rows = [("SLUG", "PROFILE", "PARAMS FILE", "STATUS")]
+            rows += list_runs(args.out_root)
+            widths = [max(len(row[i]) for row in rows) for i in range(3)]
+            for *cells, state in rows:
+                print(*(c.ljust(w) for c, w in zip(cells, widths, strict=True)), state)
+    except RunnerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0

@@ -1,0 +1,221 @@
+"""Ablation grids: ``notebooks/params/<slug>.<profile>.grid.yaml``.
+
+The file names variants (record overrides, nested or ``section.key``) and optionally
+seeds. Each variant (× seed) is one :func:`vidlib.experiment.run_experiment` of the
+profile's record with the variant's overrides and ``-p``'s, into
+``<run dir>/grid/<variant>[-seed<k>]/`` (no notebook); the runner adds ``variant``,
+``inputs_hash`` and ``wall_time_s`` to its ``results.json`` and lists the runs of the
+last complete grid, in order, in ``grid/index.json``. The chapter reads them with
+:func:`vidlib.results.grid_results` and shows :func:`vidlib.results.grid_table`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidlib.record import SECTIONS, Record, RecordError, nest, split_params
+from vidlib.results import GRID_DIR, GRID_INDEX, RESULTS, grid_results, write_json
+from vidlib.runner import cache
+from vidlib.runner.errors import RunFailed, RunnerError, show
+from vidlib.runner.notebooks import notebooks_folder, read_notebook
+from vidlib.runner.params import read_yaml, resolve
+
+GRID_FORMAT = (
+    "a YAML mapping with 'variants' (name: {section.key: value, ...}) and optionally"
+    " 'seeds' (a list of ints)"
+)
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """One validated run of a grid: a variant with one of the seeds."""
+
+    slug: str
+    profile: str
+    variant: str
+    seed: int | None  # None: the profile's seed
+    origin: str  # the grid file and variant, named in messages
+    record: Record
+    run_dir: Path
+    inputs_hash: str
+
+    @property
+    def name(self) -> str:
+        """Its folder under ``<run dir>/grid/``."""
+        return self.run_dir.name
+
+
+def grid_file(slug: str, profile: str, folder: Path | None = None) -> Path:
+    """``notebooks/params/<slug>.<profile>.grid.yaml``."""
+    return notebooks_folder(folder) / "params" / f"{slug}.{profile}.grid.yaml"
+
+
+def read_grid(path: Path) -> list[tuple[str, int | None, dict[str, Any]]]:
+    """(variant, seed, nested record overrides) of every run ``path`` asks for."""
+    data, where = read_yaml(path, GRID_FORMAT), show(path)
+    if unknown := sorted(set(data) - {"variants", "seeds"}):
+        raise RunnerError(
+            f"{where}: unknown key(s) {unknown}; it must be {GRID_FORMAT}"
+        )
+    variants = data.get("variants")
+    if not isinstance(variants, dict) or not variants:
+        raise RunnerError(f"{where}: 'variants' must be a non-empty mapping")
+    seeds = data.get("seeds", [None])
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or seeds != [None]
+        and not all(type(s) is int for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise RunnerError(f"{where}: 'seeds' must be a list of distinct ints")
+    runs = []
+    for variant, overrides in variants.items():
+        origin = f"{where}, variant {variant}"
+        if not re.fullmatch(r"[A-Za-z0-9_.]+", str(variant)):
+            raise RunnerError(
+                f"{where}: variant name {variant!r} may only use letters, digits, _ ."
+            )
+        if not isinstance(overrides, dict | None):
+            raise RunnerError(
+                f"{origin} must map section.key: value, got {overrides!r}"
+            )
+        try:
+            nested, knobs = split_params(overrides or {}, origin)
+        except RecordError as e:
+            raise RunnerError(str(e)) from None
+        if knobs:
+            raise RunnerError(
+                f"{origin}: {next(iter(knobs))!r} is not a record setting; a grid run"
+                f" is run_experiment(record), so vary {', '.join(SECTIONS)} keys"
+                " (section.key or nested)"
+            )
+        if "seed" in (nested.get("train") or {}) and "seeds" in data:
+            raise RunnerError(f"{origin} sets train.seed; use 'seeds'")
+        for seed in seeds:
+            seeded = {} if seed is None else {"train.seed": seed}
+            runs.append((str(variant), seed, {**overrides_of(nested), **seeded}))
+    return runs
+
+
+def overrides_of(nested: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested overrides as dotted names (one level: ``section.key``)."""
+    return {
+        f"{section}.{key}" if isinstance(values, Mapping) else section: value
+        for section, values in nested.items()
+        for key, value in (
+            values.items() if isinstance(values, Mapping) else [(None, values)]
+        )
+    }
+
+
+def prepare_grid(
+    slug: str,
+    profile: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    notebooks_dir: Path | None = None,
+    out_root: Path | None = None,
+) -> list[GridRun]:
+    """Validate every run of ``<slug>.<profile>.grid.yaml`` (``-p`` record settings
+    apply to all of them; chapter knobs only to the notebook)."""
+    path = grid_file(slug, profile, notebooks_dir)
+    if not path.is_file():
+        raise RunnerError(f"no grid for {slug!r} at profile {profile!r}: {show(path)}")
+    notebook = read_notebook(slug, notebooks_dir)
+    if notebook.record is None:
+        raise RunnerError(
+            f"{show(path)}: grid runs train a record, but {show(notebook.source)}"
+            " declares no 'record' parameter"
+        )
+    runs = read_grid(path)
+    varied = {name for _, _, o in runs for name in o}
+    try:
+        given = set(overrides_of(nest(overrides or {}, "-p")))
+    except RecordError as e:
+        raise RunnerError(str(e)) from None
+    if clash := sorted(varied & given):
+        raise RunnerError(
+            f"-p {', '.join(clash)}: the grid {show(path)} varies"
+            f" {'it' if len(clash) == 1 else 'them'}; edit the grid file instead"
+        )
+    main_dir = cache.out_root(out_root) / profile / slug
+    prepared = []
+    for variant, seed, varies in runs:
+        origin = f"{show(path)}, variant {variant}"
+        params = resolve(
+            notebook,
+            profile,
+            overrides,
+            folder=notebooks_folder(notebooks_dir),
+            variant=(origin, varies),
+        )
+        record = params.record
+        name = variant if seed is None else f"{variant}-seed{seed}"
+        digest = cache.inputs_hash({"record": record.as_dict(), "profile": profile}, [])
+        prepared.append(
+            GridRun(
+                slug,
+                profile,
+                variant,
+                seed,
+                origin,
+                record,
+                main_dir / GRID_DIR / name,
+                digest,
+            )
+        )
+    return prepared
+
+
+def execute_grid_run(run: GridRun, force: bool = False) -> dict[str, Any]:
+    """``run_experiment`` of one grid run unless it is up to date; its results."""
+    from vidlib.experiment import run_experiment  # late: torch, the models
+
+    label = f"{run.slug} [{run.profile}] grid {run.name}"
+    results = run.run_dir / RESULTS
+    if not force and cache.status(run.run_dir, run.inputs_hash) == "up to date":
+        print(f"{label}: up to date ({show(results)}); --force reruns")
+        return json.loads(results.read_text())
+    print(f"{label}: running -> {show(run.run_dir)}", flush=True)
+    start = time.perf_counter()
+    try:
+        run_experiment(run.record, run.run_dir, slug=run.slug, profile=run.profile)
+    except Exception as e:
+        raise RunFailed(
+            f"{run.origin} [{run.profile}] failed: {type(e).__name__}: {e}"
+        ) from e
+    wall = time.perf_counter() - start
+    written = json.loads(results.read_text())
+    written.update(
+        variant=run.variant, inputs_hash=run.inputs_hash, wall_time_s=round(wall, 2)
+    )
+    write_json(results, written)
+    print(f"{label}: done in {wall:.1f} s -> {show(results)}")
+    return written
+
+
+def run_grid(runs: Sequence[GridRun], force: bool = False) -> list[dict[str, Any]]:
+    """Execute a grid's runs; then record them in ``<run dir>/grid/index.json``."""
+    results = [execute_grid_run(run, force=force) for run in runs]
+    if runs:
+        index = runs[0].run_dir.parent / GRID_INDEX
+        write_json(index, {"runs": [run.name for run in runs]})
+    return results
+
+
+def grid_inputs(run_dir: Path) -> str:
+    """What a main run depends on from its grid: each grid run's inputs hash."""
+    with suppress(ValueError, KeyError):
+        runs = grid_results(run_dir)
+        return json.dumps(
+            [(r.get("variant"), r["seed"], r["inputs_hash"]) for r in runs]
+        )
+    return ""
