@@ -335,6 +335,7 @@ def record_summary(
         seed = values.get("train", {}).get("seed", 0)
     text = yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
     return Markdown(
-        f"**Run record**: profile `{profile}` · seed {seed} · overrides from {source}\n\n"
-        f"<details><summary>the whole record</summary>\n\n```yaml\n{text}```\n\n</details>"
+        f"**Run record**: profile `{profile}` · seed {seed} · overrides from"
+        f" {source}\n\n<details><summary>the whole record</summary>\n\n"
+        f"```yaml\n{text}```\n\n</details>"
     )
