@@ -15,7 +15,9 @@ A params file ``notebooks/params/<slug>.<profile>.yaml`` holds only what a profi
 overrides; :func:`parse_record` fills in the defaults, checks every key and type, and
 raises :class:`RecordError` naming the key, what was expected and where it came from.
 The same record is stored in ``results.json``, varied by grids, read by benchmarks and
-rebuilt by :func:`vidlib.method.load_trained`.
+rebuilt by :func:`vidlib.method.load_trained`. A chapter that trains nothing (the
+dataset and metric chapters) has a record of ``data`` and ``eval`` only:
+:func:`parse_data_record`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from vidlib.method import METHODS, method_classes
 from vidlib.train import HASHED_TRAIN_FIELDS, TrainConfig
 
 SECTIONS: tuple[str, ...] = ("data", "model", "train", "eval")
+#: the sections of a record that trains nothing (see :func:`parse_data_record`)
+DATA_SECTIONS: tuple[str, ...] = ("data", "eval")
 #: model config fields that the data section sets
 FROM_DATA: tuple[str, ...] = ("frames", "resolution")
 
@@ -99,7 +103,27 @@ class Record:
 
     def replace(self, overrides: Mapping[str, Any], origin: str = "replace") -> Record:
         """This record with ``overrides`` (nested or dotted names) applied."""
-        return parse_record(merge(self.as_dict(), nest(overrides, origin)), origin)
+        base = self.as_dict()
+        for key in FROM_DATA:  # taken from data again: the overrides may change it
+            base["model"].pop(key, None)
+        return parse_record(merge(base, nest(overrides, origin)), origin)
+
+
+@dataclass(frozen=True)
+class DataRecord:
+    """The record of a chapter that trains nothing: its data and what it reports."""
+
+    data: DataConfig
+    eval: EvalConfig
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON primitives (what results.json stores)."""
+        return _primitives(
+            {
+                "data": dataclasses.asdict(self.data),
+                "eval": dataclasses.asdict(self.eval),
+            }
+        )
 
 
 def nest(overrides: Mapping[str, Any], origin: str = "overrides") -> dict[str, Any]:
@@ -133,19 +157,7 @@ def merge(base: Mapping[str, Any], *layers: Mapping[str, Any]) -> dict[str, Any]
 
 def parse_record(mapping: Mapping[str, Any], origin: str = "record") -> Record:
     """The complete :class:`Record` for the overrides ``mapping`` (defaults filled)."""
-    if not isinstance(mapping, Mapping):
-        raise RecordError(f"{origin}: a record must be a mapping of {SECTIONS}")
-    _check_names(origin, mapping, SECTIONS)
-    sections = {}
-    for section in SECTIONS:
-        values = mapping.get(section) or {}
-        if not isinstance(values, Mapping):
-            raise RecordError(
-                f"{origin}: section {section!r} must be a mapping of key: value,"
-                f" got {values!r}"
-            )
-        sections[section] = dict(values)
-
+    sections = _sections(mapping, origin, SECTIONS)
     data = _build(DataConfig, sections["data"], "data", origin)
     model = dict(sections["model"])
     name = model.pop("name", None)
@@ -178,6 +190,35 @@ def parse_record(mapping: Mapping[str, Any], origin: str = "record") -> Record:
         train={f.name: getattr(train, f.name) for f in train_fields},
         eval=evaluation,
     )
+
+
+def parse_data_record(mapping: Mapping[str, Any], origin: str = "record") -> DataRecord:
+    """The complete :class:`DataRecord` (``data`` and ``eval``, defaults filled) for
+    the overrides ``mapping``; any other section is an error naming the allowed ones."""
+    sections = _sections(mapping, origin, DATA_SECTIONS)
+    return DataRecord(
+        data=_build(DataConfig, sections["data"], "data", origin),
+        eval=_build(EvalConfig, sections["eval"], "eval", origin),
+    )
+
+
+def _sections(
+    mapping: Mapping[str, Any], origin: str, allowed: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Each of the ``allowed`` sections of ``mapping`` as a dict (``{}`` if absent)."""
+    if not isinstance(mapping, Mapping):
+        raise RecordError(f"{origin}: a record must be a mapping of {allowed}")
+    _check_names(origin, mapping, allowed)
+    sections = {}
+    for section in allowed:
+        values = mapping.get(section) or {}
+        if not isinstance(values, Mapping):
+            raise RecordError(
+                f"{origin}: section {section!r} must be a mapping of key: value,"
+                f" got {values!r}"
+            )
+        sections[section] = dict(values)
+    return sections
 
 
 def _build(cls: type, values: dict[str, Any], section: str, origin: str) -> Any:
@@ -245,9 +286,8 @@ def _check_type(where: str, value: Any, hint: Any) -> Any:
                 _check_type(where, item, arg)
                 for item, arg in zip(value, args, strict=True)
             )
-    elif origin is dict or hint is dict:
-        if isinstance(value, Mapping):
-            return dict(value)
+    elif (origin is dict or hint is dict) and isinstance(value, Mapping):
+        return dict(value)
     raise RecordError(
         f"{where} expects {_type_name(hint)}, got {value!r} ({type(value).__name__})"
     )

@@ -315,9 +315,12 @@ def needed_run(out_dir: str | Path, slug: str) -> Path:
     return Path(out_dir).parent / slug
 
 
-def record_summary(record: Any, profile: str, slug: str) -> Any:
+def record_summary(
+    record: Any, profile: str, slug: str, seed: int | None = None
+) -> Any:
     """One line for the rendered chapter (profile, seed, params file) and the whole
-    record in a collapsed block, as IPython Markdown."""
+    record in a collapsed block, as IPython Markdown. ``seed`` defaults to the
+    record's ``train.seed`` (a chapter that trains nothing gives its own)."""
     import yaml
     from IPython.display import Markdown
 
@@ -328,7 +331,8 @@ def record_summary(record: Any, profile: str, slug: str) -> Any:
         if profile != "smoke"
         else f"the parameters cell of `notebooks/{slug}.md`"
     )
-    seed = values.get("train", {}).get("seed", 0)
+    if seed is None:
+        seed = values.get("train", {}).get("seed", 0)
     text = yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
     line = f"**Run record**: profile `{profile}` · seed {seed} · from {source}"
     block = f"```yaml\n{text}```"
