@@ -55,6 +55,7 @@ class TrainConfig:
     sample_every: int = 500
     num_samples: int = 8
     num_workers: int = 0
+    num_threads: int = 0  # > 0: torch.set_num_threads for this process; 0 keeps it
     skip_if_done: bool = True
     resume: bool = True
     progress: bool = True
@@ -66,6 +67,10 @@ class TrainConfig:
                 raise ValueError(
                     f"TrainConfig.{name} must be a positive int, got {value!r}"
                 )
+        if self.num_threads < 0:
+            raise ValueError(
+                f"TrainConfig.num_threads must be >= 0, got {self.num_threads!r}"
+            )
 
 
 @dataclass
@@ -142,6 +147,8 @@ def fit(method: Method, data: Dataset, cfg: TrainConfig) -> FitResult:
     config = run_config(method, data, cfg)
     chash = ckpt.config_hash(config)
     device = resolve_device(cfg.device)
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
     for net in method.nets.values():
         net.to(device)
 
