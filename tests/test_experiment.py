@@ -14,7 +14,8 @@ import torch
 from test_method import tiny_record
 
 from vidlib.experiment import compare, run_experiment
-from vidlib.method import load_trained
+from vidlib.method import eval_mode, load_trained
+from vidlib.metrics.disentanglement import code_effect
 from vidlib.record import deviations, parse_record
 from vidlib.results import ROOT
 
@@ -41,6 +42,17 @@ def test_results_rerun_and_a_changed_setting(tmp_path: Path) -> None:
     assert wider.fitted.status == "trained"
     assert wider.train_dir.parent == first.train_dir.parent != wider.train_dir
     assert snapshot(first.train_dir) == before
+
+
+def test_metrics_are_measured_in_eval_mode(tmp_path: Path) -> None:
+    record = parse_record(tiny_record("mocogan")).replace(
+        {"eval.metrics": ["code_effect"]}
+    )
+    exp = run_experiment(record, tmp_path)
+    assert all(net.training for net in exp.method.nets.values())  # restored
+    with eval_mode(exp.method):
+        expected = code_effect(exp.method, "z_C", n=4, seed=exp.seed + 3)
+    assert exp.metrics["code_effect_z_C"]["value"] == expected
 
 
 def test_num_threads_is_set_and_not_hashed(tmp_path: Path) -> None:
