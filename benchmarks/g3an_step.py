@@ -1,11 +1,12 @@
 """G3AN training-step time and sampling throughput, paper and cpu-profile sizes.
 
-Run ``python benchmarks/g3an_step.py [--device cuda] [--bf16] [--threads N]``. Times
-``G3AN.train_step`` (one D_V + D_I update and one G update) on random clips after a
-warm-up step, and ``generate`` for a batch of clips; prints one JSON line per
-configuration and writes them, with the machine and its load average, to
-``book/results/g3an_step_<device>[_bf16].json`` (``--out`` to change), which the
-chapter shows.
+Run ``python benchmarks/g3an_step.py [--device cuda] [--bf16] [--threads N]
+[--profiles ...]``: a profile's model and batch come from its record, ``paper`` is
+the config class's defaults at batch 8. Times ``G3AN.train_step`` (one D_V + D_I update
+and one G update) on random clips after a warm-up step, and ``generate`` for a batch of
+clips; prints one JSON line per configuration and writes them, with the machine and
+its load average, to ``book/results/g3an_step_<device>[_bf16].json`` (``--out`` to
+change), which the chapter shows.
 """
 
 from __future__ import annotations
@@ -18,31 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from mocogan_step import measure  # benchmarks/ is sys.path[0] when run as a script
+from mocogan_step import configs, measure  # benchmarks/ is sys.path[0] as a script
 
-from vidlib.models.g3an import G3AN, G3ANConfig
-
-CONFIGS = {
-    "paper size (64x64x16, ngf = ndf = 64, F-SA at G3_3, batch 8)": (G3ANConfig(), 8),
-    # the earlier cpu recipe; notebooks/params/g3an.cpu.yaml now has temporal_upsamples
-    # 0 and an EMA of G (the training cell of the chapter times that one)
-    "cpu profile (32x32x8, ngf 8, ndf 16, F-SA at G3_1, batch 16)": (
-        G3ANConfig(
-            resolution=32,
-            frames=8,
-            temporal_upsamples=1,
-            ngf=8,
-            ndf=16,
-            fsa_position=1,
-            video_discriminator="2+1d",
-            video_temporal_padding=1,
-            image_frames=8,
-            lr_g=5e-4,
-            lr_d=1e-4,
-        ),
-        16,
-    ),
-}
+PAPER_BATCH = 8  # not the official 96: a paper-size step takes minutes on a CPU
 
 
 def main() -> None:
@@ -52,14 +31,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="0: torch default")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--profiles", nargs="+", default=["paper", "cpu"])
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     load_before = os.getloadavg()[0]
     rows = []
-    for name, (cfg, batch_size) in CONFIGS.items():
-        timing = measure(G3AN, cfg, batch_size, device, args.bf16, args.repeats)
+    for name, (model, batch_size) in configs(
+        "g3an", args.profiles, PAPER_BATCH
+    ).items():
+        timing = measure(model, batch_size, device, args.bf16, args.repeats)
         rows.append({"config": name, **timing})
         print(json.dumps(rows[-1]), flush=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

@@ -1,8 +1,10 @@
 """MoCoGAN training-step time and sampling throughput, cpu-profile and paper sizes.
 
-Run ``python benchmarks/mocogan_step.py [--device cuda] [--bf16]``. Times
-``MoCoGAN.train_step`` (one D update and one G update) on random clips after warm-up
-steps, and ``generate`` for a batch of clips; prints one JSON line per configuration.
+Run ``python benchmarks/mocogan_step.py [--device cuda] [--bf16] [--profiles ...]``.
+Times ``MoCoGAN.train_step`` (one D update and one G update) on random clips after
+warm-up steps, and ``generate`` for a batch of clips; prints one JSON line per
+configuration. A profile's model and batch size come from its record
+(``vidlib.record.profile_record``); ``paper`` is the config class's defaults.
 """
 
 from __future__ import annotations
@@ -11,29 +13,33 @@ import argparse
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
-from vidlib.method import Method
+from vidlib.method import build
+from vidlib.record import profile_record
 
-CONFIGS = {
-    "cpu profile (32x32x8, ngf 32, ndf 16, batch 16)": (
-        MoCoGANConfig(
-            resolution=32,
-            frames=8,
-            ngf=32,
-            ndf=16,
-            video_temporal_padding=1,
-            image_frames=8,
-            ema_decay=0.99,
-        ),
-        16,
-    ),
-    "paper size (64x64x16, ngf = ndf = 64, batch 32)": (MoCoGANConfig(), 32),
-}
+PAPER_BATCH = 32  # the paper's batch of clips
+
+
+def configs(
+    slug: str, profiles: list[str], paper_batch: int
+) -> dict[str, tuple[dict[str, Any], int]]:
+    """``{label: (model section, batch size)}`` of each profile (``paper``: the
+    config class's defaults at ``paper_batch``)."""
+    rows = {}
+    for profile in profiles:
+        if profile == "paper":
+            rows[f"paper size, batch {paper_batch}"] = ({"name": slug}, paper_batch)
+        else:
+            record = profile_record(slug, profile)
+            batch = record.train["batch_size"]
+            data = record.data
+            label = f"{profile} profile ({data.resolution}x{data.resolution}x"
+            rows[f"{label}{data.frames}, batch {batch})"] = (record.model, batch)
+    return rows
 
 
 def seconds(fn, repeats: int) -> float:
@@ -51,17 +57,17 @@ def seconds(fn, repeats: int) -> float:
 
 
 def measure(
-    method_class: Callable[[Any], Method],
-    cfg: Any,
+    model: Mapping[str, Any],
     batch_size: int,
     device: torch.device,
     bf16: bool,
     repeats: int,
 ) -> dict[str, float]:
-    """Median train-step time and clips/s for training and for sampling of
-    ``method_class(cfg)`` (any Method whose config has frames and resolution)."""
+    """Median train-step time and clips/s for training and for sampling of the
+    Method of a record's ``model`` section."""
     torch.manual_seed(0)
-    method = method_class(cfg)
+    method = build(model)
+    cfg = method.cfg
     for net in method.nets.values():
         net.to(device)
     shape = (batch_size, 3, cfg.frames, cfg.resolution, cfg.resolution)
@@ -92,10 +98,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profiles", nargs="+", default=["cpu", "paper"])
     args = parser.parse_args()
     device = torch.device(args.device)
-    for name, (cfg, batch_size) in CONFIGS.items():
-        timing = measure(MoCoGAN, cfg, batch_size, device, args.bf16, args.repeats)
+    for name, (model, batch_size) in configs(
+        "mocogan", args.profiles, PAPER_BATCH
+    ).items():
+        timing = measure(model, batch_size, device, args.bf16, args.repeats)
         machine = {
             "device": str(device),
             "bf16": args.bf16,

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidlib.data.spec import open_data
-from vidlib.method import Method, build, load_trained, sample
+from vidlib.method import Method, build, eval_mode, load_trained, sample
 from vidlib.metrics.disentanglement import (
     CODE_EFFECT_PROTOCOL,
     code_effect,
@@ -143,7 +143,13 @@ def needs_judges(record: Record) -> bool:
 
 
 def evaluate_experiment(experiment: Experiment) -> dict[str, dict[str, Any]]:
-    """Fill ``experiment.metrics`` with the names of its record's ``eval.metrics``."""
+    """Fill ``experiment.metrics`` with the names of its record's ``eval.metrics``
+    (every net in eval mode, as :func:`~vidlib.method.sample` draws)."""
+    with eval_mode(experiment.method):
+        return _evaluate(experiment)
+
+
+def _evaluate(experiment: Experiment) -> dict[str, dict[str, Any]]:
     record, method = experiment.record, experiment.method
     n, seed = record.eval.num, experiment.seed
     names = record.eval.metrics
@@ -229,6 +235,16 @@ def compare(
     missing or saw other data.
     """
     other, step, results = load_trained(other_dir)
+    with eval_mode(other):
+        return _compare(experiment, other, results, other_dir), step
+
+
+def _compare(
+    experiment: Experiment,
+    other: Method,
+    results: dict[str, Any],
+    other_dir: str | Path,
+) -> dict[str, dict[str, Any]]:
     ours = experiment.record.data.shapes_config
     theirs = parse_record(results["record"], str(other_dir)).data.shapes_config
     if ours != theirs:
@@ -251,7 +267,7 @@ def compare(
         metrics |= disentanglement_scores(
             other, judges, seed=seed + DISENTANGLEMENT_SEED
         )
-    return metrics, step
+    return metrics
 
 
 def comparison_table(

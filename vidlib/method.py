@@ -14,7 +14,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,19 +79,27 @@ class SamplesFromG:
         return self.nets.get("G_ema", self.nets["G"])
 
 
-@torch.no_grad()
-def sample(method: Method, n: int, seed: int) -> torch.Tensor:
-    """``n`` videos ``(n, C, T, H, W)`` on the CPU from codes drawn with ``seed``,
-    every net in eval mode (restored afterwards); the global RNG is untouched."""
+@contextmanager
+def eval_mode(method: Method) -> Iterator[Method]:
+    """Every net of ``method`` in eval mode (BN running statistics, no spectral-norm
+    power iteration), each restored to its own mode afterwards."""
     was_training = {name: net.training for name, net in method.nets.items()}
     for net in method.nets.values():
         net.eval()
     try:
-        codes = method.codes(n, torch.Generator().manual_seed(seed))
-        return method.generate(codes).float().cpu()
+        yield method
     finally:
         for name, net in method.nets.items():
             net.train(was_training[name])
+
+
+@torch.no_grad()
+def sample(method: Method, n: int, seed: int) -> torch.Tensor:
+    """``n`` videos ``(n, C, T, H, W)`` on the CPU from codes drawn with ``seed``,
+    every net in eval mode (restored afterwards); the global RNG is untouched."""
+    with eval_mode(method):
+        codes = method.codes(n, torch.Generator().manual_seed(seed))
+        return method.generate(codes).float().cpu()
 
 
 def method_classes(name: str) -> tuple[type, type]:

@@ -221,6 +221,18 @@ def _sections(
     return sections
 
 
+def deviations(record: Record) -> list[str]:
+    """The model settings of ``record`` that differ from the paper's (the defaults of
+    its config class), one ``"name = value (paper: default)"`` line each."""
+    _, config_class = method_classes(record.model["name"])
+    paper = _primitives(dataclasses.asdict(config_class()))
+    return [
+        f"{name} = {value!r} (paper: {paper[name]!r})"
+        for name, value in record.model.items()
+        if name != "name" and value != paper[name]
+    ]
+
+
 def _build(cls: type, values: dict[str, Any], section: str, origin: str) -> Any:
     """``cls(**values)`` after checking names and types; errors name the key."""
     hints = typing.get_type_hints(cls)

@@ -56,6 +56,7 @@ class TrainConfig:
     sample_every: int = 500  # 0: never (for a Method that generates nothing)
     num_samples: int = 8
     num_workers: int = 0
+    num_threads: int = 0  # > 0: torch.set_num_threads for this process; 0 keeps it
     skip_if_done: bool = True
     resume: bool = True
     progress: bool = True
@@ -71,6 +72,10 @@ class TrainConfig:
             raise ValueError(
                 "TrainConfig.sample_every must be an int >= 0 (0: never sample), "
                 f"got {self.sample_every!r}"
+            )
+        if self.num_threads < 0:
+            raise ValueError(
+                f"TrainConfig.num_threads must be >= 0, got {self.num_threads!r}"
             )
 
 
@@ -148,6 +153,8 @@ def fit(method: Method, data: Dataset, cfg: TrainConfig) -> FitResult:
     config = run_config(method, data, cfg)
     chash = ckpt.config_hash(config)
     device = resolve_device(cfg.device)
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
     for net in method.nets.values():
         net.to(device)
 

@@ -1,0 +1,68 @@
+"""``conditional_accuracy`` on a hand-made conditional method and fake judges: the
+judged action is read back from the clip, so the expected share is known exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vidlib.metrics.conditional import conditional_accuracy
+
+
+class Conditional:
+    """Clips whose every pixel is the asked category, or ``wrong_for`` when the asked
+    category is that one; records the nets' mode at ``generate``."""
+
+    def __init__(self, wrong_for: int | None = None) -> None:
+        self.nets = {"G": torch.nn.BatchNorm1d(1)}
+        self.opts: dict = {}
+        self.wrong_for = wrong_for
+        self.training_at_generate: bool | None = None
+
+    def codes(self, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        return {
+            "z": torch.randn(n, 2, generator=gen),
+            "category": torch.randint(6, (n,), generator=gen),
+        }
+
+    def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.training_at_generate = self.nets["G"].training
+        shown = codes["category"].clone()
+        if self.wrong_for is not None:
+            shown[shown == self.wrong_for] = 5
+        return shown.float()[:, None, None, None, None].expand(-1, 3, 2, 4, 4)
+
+
+class Judges:
+    protocol = "fake"
+
+    def predict(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"action": videos[:, 0, 0, 0, 0].round().long()}
+
+
+def test_a_method_that_shows_the_asked_category_scores_one() -> None:
+    method = Conditional()
+    entry = conditional_accuracy(method, Judges(), [0, 2, 3], n=64, seed=0)
+    assert entry["value"] == 1.0
+    assert entry["chance"] == pytest.approx(1 / 3)
+    assert entry["better"] == "higher" and entry["n"] == 64
+    assert method.training_at_generate is False  # generated in eval mode
+    assert method.nets["G"].training  # and restored
+
+
+def test_misses_are_counted_and_codes_follow_the_seed() -> None:
+    method = Conditional(wrong_for=2)
+    entry = conditional_accuracy(method, Judges(), [0, 2], n=400, seed=1)
+    codes = method.codes(400, torch.Generator().manual_seed(1))
+    asked = torch.tensor([0, 2])[codes["category"] % 2]
+    assert entry["value"] == pytest.approx((asked == 0).float().mean().item())
+    assert 0.4 < entry["value"] < 0.6
+
+
+def test_a_method_without_a_category_code_is_refused() -> None:
+    class Unconditional(Conditional):
+        def codes(self, n, gen):
+            return {"z": torch.randn(n, 2, generator=gen)}
+
+    with pytest.raises(ValueError, match="Unconditional.codes\\(\\) has no 'category'"):
+        conditional_accuracy(Unconditional(), Judges(), [0], n=4, seed=0)
