@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
+from vidlib.data.cells import action_exchange_split
 from vidlib.data.shapes import ShapesConfig, ShapesVideos
 from vidlib.models.navs import (
     NAVS,
     NAVSConfig,
-    action_exchange_split,
     low_rank,
     project_unit_ball,
     sample_triplets,
