@@ -116,9 +116,12 @@ def run_experiment(
     slug: str | None = None,
     profile: str = "interactive",
     judges: Judges | None = None,
+    start_from: Experiment | None = None,
 ) -> Experiment:
     """Train (or load) and evaluate ``record`` in ``out_dir``; with ``slug``, also
-    write ``<out_dir>/results.json``. ``judges`` reuses already loaded judges."""
+    write ``<out_dir>/results.json``. ``judges`` reuses already loaded judges.
+    ``start_from`` fine-tunes: the Method starts from that experiment's weights (its
+    training key and step name the training folder too)."""
     if not isinstance(record, Record):
         record = parse_record(record)
     out_dir = Path(out_dir)
@@ -127,6 +130,11 @@ def run_experiment(
     data = open_data(record.data, "train", seed)
     method = build(record.model)
     train_dir = out_dir / "train" / record.training_key()
+    if start_from is not None:
+        for name, net in method.nets.items():
+            net.load_state_dict(start_from.method.nets[name].state_dict())
+        start = f"{start_from.record.training_key()}-step{start_from.fitted.step}"
+        train_dir = train_dir.with_name(f"{train_dir.name}-from-{start}")
     fitted = fit(method, data, record.train_config(str(train_dir)))
     experiment = Experiment(record, out_dir, data, method, fitted, judges=judges)
     evaluate_experiment(experiment)
@@ -143,8 +151,12 @@ def needs_judges(record: Record) -> bool:
 
 
 def evaluate_experiment(experiment: Experiment) -> dict[str, dict[str, Any]]:
-    """Fill ``experiment.metrics`` with the names of its record's ``eval.metrics``."""
+    """Fill ``experiment.metrics`` with the names of its record's ``eval.metrics``
+    (every net in eval mode, as :func:`sample` draws: BatchNorm uses its running
+    statistics, not those of each metric's batch)."""
     record, method = experiment.record, experiment.method
+    for net in method.nets.values():
+        net.eval()
     n, seed = record.eval.num, experiment.seed
     names = record.eval.metrics
     metrics = experiment.metrics
@@ -229,6 +241,8 @@ def compare(
     missing or saw other data.
     """
     other, step, results = load_trained(other_dir)
+    for net in other.nets.values():
+        net.eval()
     ours = experiment.record.data.shapes_config
     theirs = parse_record(results["record"], str(other_dir)).data.shapes_config
     if ours != theirs:
