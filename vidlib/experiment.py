@@ -258,9 +258,9 @@ def compare(
     judges = experiment.judges
     fake = sample(other, n, seed + record.eval.seed_offset)
     registry = [m for m in names if m not in OWN_METRICS or m == "fd_judge"]
-    metrics = evaluate(
-        registry, fake, real=experiment.real_test, judges=judges, seed=seed
-    )
+    real = experiment.real_test  # as evaluate_experiment: held-out clips with judges
+    real = real if real is not None else experiment.real_train(n)
+    metrics = evaluate(registry, fake, real=real, judges=judges, seed=seed)
     if "disentanglement" in names and judges is not None:
         metrics |= disentanglement_scores(
             other, judges, seed=seed + DISENTANGLEMENT_SEED
