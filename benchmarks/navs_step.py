@@ -5,10 +5,12 @@ Run ``python benchmarks/navs_step.py [--device cuda] [--threads N]``. Times
 clips after a warm-up step:
 
 * the paper's size (64x64x16, D_s = 56, D_t = 200, GRU 500, DCGAN width 64, batch 16)
-  and the cpu profile's size;
+  and the cpu profile's size (the model section of ``notebooks/params/navs.cpu.yaml``);
 * the cpu-profile networks with one static and one transient latent per training
   video (the Chair-CAD layout) for three numbers of videos, with sparse latent
   gradients (a step touches only the batch's rows) and with dense ones.
+
+``--quick`` measures only the cpu profile with 256 videos (a check that it runs).
 
 Writes ``book/results/navs_step.json`` (or ``--out``) with the machine and its load
 average, which the NAVS chapter shows, and prints each row.
@@ -26,26 +28,25 @@ from pathlib import Path
 import torch
 from mocogan_step import seconds  # benchmarks/ is sys.path[0] when run as a script
 
-from vidlib.models.navs import NAVS, NAVSConfig
+from vidlib.method import build
+from vidlib.record import profile_record
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU_PROFILE = dict(
-    dim_z_static=32,
-    dim_z_transient=16,
-    rnn_hidden=64,
-    frames=8,
-    resolution=32,
-    ngf=16,
-    pyramid_levels=3,
-)
+
+
+def per_video(model: dict, videos: int, **overrides) -> dict:
+    """``model`` with one static and one transient row per video (key ``index``)."""
+    tables = dict(static_key="index", transient_key="index")
+    return model | tables | dict(num_static=videos, num_transient=videos) | overrides
 
 
 def step_time(
-    cfg: NAVSConfig, batch_size: int, device: torch.device, repeats: int
+    model: dict, batch_size: int, device: torch.device, repeats: int
 ) -> float:
     """Median seconds of one ``train_step`` on random clips of random table rows."""
     torch.manual_seed(0)
-    method = NAVS(cfg)
+    method = build(model)
+    cfg = method.cfg
     for net in method.nets.values():
         net.to(device)
     shape = (batch_size, cfg.channels, cfg.frames, cfg.resolution, cfg.resolution)
@@ -68,36 +69,29 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "book/results/navs_step.json"))
+    parser.add_argument("--quick", action="store_true", help="cpu profile only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     load = os.getloadavg()
-    settings = {
-        "paper size (64x64x16, D_s 56, D_t 200, GRU 500, ngf 64), batch 16": (
-            NAVSConfig(num_static=90, num_transient=90),
-            16,
-        ),
-        "cpu profile (32x32x8, D_s 32, D_t 16, GRU 64, ngf 16), batch 16": (
-            NAVSConfig(num_static=256, num_transient=256, **CPU_PROFILE),
-            16,
-        ),
-    }
-    for videos in (256, 4096, 65536):
+    cpu = profile_record("navs", "cpu").model
+    settings = {}
+    if not args.quick:
+        paper = {"name": "navs", "num_static": 90, "num_transient": 90}
+        name = "paper size (64x64x16, D_s 56, D_t 200, GRU 500, ngf 64), batch 16"
+        settings[name] = (paper, 16)
+        name = "cpu profile (32x32x8, D_s 32, D_t 16, GRU 64, ngf 16), batch 16"
+        settings[name] = (per_video(cpu, 256), 16)
+    for videos in (256,) if args.quick else (256, 4096, 65536):
         for sparse in (True, False):
             name = (
                 f"cpu profile, {videos} videos (per-video tables), "
                 f"{'sparse' if sparse else 'dense'} latent grads"
             )
-            cfg = NAVSConfig(
-                num_static=videos,
-                num_transient=videos,
-                sparse_latents=sparse,
-                **CPU_PROFILE,
-            )
-            settings[name] = (cfg, 16)
+            settings[name] = (per_video(cpu, videos, sparse_latents=sparse), 16)
     rows = []
-    for name, (cfg, batch_size) in settings.items():
-        s = step_time(cfg, batch_size, device, args.repeats)
+    for name, (model, batch_size) in settings.items():
+        s = step_time(model, batch_size, device, args.repeats)
         rows.append({"setting": name, "seconds_per_step": round(s, 4)})
         print(json.dumps(rows[-1]), flush=True)
     record = {

@@ -1,4 +1,5 @@
-"""NAVS: latent tables, projections, gradient routing, resume, action-exchange split."""
+"""NAVS: latent tables, projections, gradient routing, resume, action-exchange split,
+a finished run loaded back."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
+from vidlib.data.cells import action_exchange_split
 from vidlib.data.shapes import ShapesConfig, ShapesVideos
+from vidlib.experiment import run_experiment
+from vidlib.method import load_trained
 from vidlib.models.navs import (
     NAVS,
     NAVSConfig,
-    action_exchange_split,
     low_rank,
     project_unit_ball,
     sample_triplets,
 )
+from vidlib.record import parse_record
 from vidlib.train import TrainConfig, fit, seed_everything
 
 SHAPES = ShapesConfig(
@@ -223,3 +227,47 @@ def test_resume_restores_latent_tables_bit_identically(tmp_path: Path) -> None:
         for key, value in net.state_dict().items():
             assert torch.equal(value, resumed.nets[name].state_dict()[key]), (name, key)
     assert straight.nets["Z_s"].seen.any()
+
+
+def tiny_record(**train) -> dict:
+    return {
+        "data": {
+            "resolution": 16,
+            "frames": 6,
+            "shapes": ["circle", "square"],
+            "colors": ["red", "blue"],
+            "backgrounds": ["black"],
+            "actions": ["right", "up"],
+            "size": 8,
+        },
+        "model": {
+            "name": "navs",
+            "transient_key": "action",
+            "dim_z_static": 4,
+            "dim_z_transient": 5,
+            "rnn_hidden": 6,
+            "ngf": 4,
+            "pyramid_levels": 2,
+            "triplet_window": 1,
+        },
+        "train": {"steps": 3, "batch_size": 4, "progress": False, **train},
+        "eval": {"metrics": ["mfd"], "num": 4},
+    }
+
+
+def test_load_trained_rebuilds_a_finished_run(tmp_path: Path) -> None:
+    spec = parse_record(tiny_record())
+    assert (spec.model["num_static"], spec.model["num_transient"]) == (8, 6)
+    exp = run_experiment(spec, tmp_path, slug="navs")
+    assert not any(net.training for net in exp.method.nets.values())  # evaluated so
+    loaded, step, results = load_trained(tmp_path)
+    assert step == 3 and results["record"]["model"]["num_static"] == 8
+    for name, net in exp.method.nets.items():
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, loaded.nets[name].state_dict()[key]), (name, key)
+    assert loaded.nets["Z_s"].seen.any()
+
+    low = run_experiment(spec.replace({"model.rank": 2}), tmp_path, start_from=exp)
+    assert low.train_dir.name.endswith(f"-from-{spec.training_key()}-step3")
+    z_t = low.method.nets["Z_t"].weight.view(6, 6, 5)[low.method.nets["Z_t"].seen]
+    assert (torch.linalg.matrix_rank(z_t, atol=1e-5) <= 2).all()

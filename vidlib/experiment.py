@@ -116,9 +116,12 @@ def run_experiment(
     slug: str | None = None,
     profile: str = "interactive",
     judges: Judges | None = None,
+    start_from: Experiment | None = None,
 ) -> Experiment:
     """Train (or load) and evaluate ``record`` in ``out_dir``; with ``slug``, also
-    write ``<out_dir>/results.json``. ``judges`` reuses already loaded judges."""
+    write ``<out_dir>/results.json``. ``judges`` reuses already loaded judges.
+    ``start_from`` fine-tunes: the Method starts from that experiment's weights (its
+    training key and step name the training folder too)."""
     if not isinstance(record, Record):
         record = parse_record(record)
     out_dir = Path(out_dir)
@@ -127,6 +130,11 @@ def run_experiment(
     data = open_data(record.data, "train", seed)
     method = build(record.model)
     train_dir = out_dir / "train" / record.training_key()
+    if start_from is not None:
+        for name, net in method.nets.items():
+            net.load_state_dict(start_from.method.nets[name].state_dict())
+        start = f"{start_from.record.training_key()}-step{start_from.fitted.step}"
+        train_dir = train_dir.with_name(f"{train_dir.name}-from-{start}")
     fitted = fit(method, data, record.train_config(str(train_dir)))
     experiment = Experiment(record, out_dir, data, method, fitted, judges=judges)
     evaluate_experiment(experiment)
@@ -260,9 +268,9 @@ def _compare(
     judges = experiment.judges
     fake = sample(other, n, seed + record.eval.seed_offset)
     registry = [m for m in names if m not in OWN_METRICS or m == "fd_judge"]
-    metrics = evaluate(
-        registry, fake, real=experiment.real_test, judges=judges, seed=seed
-    )
+    real = experiment.real_test  # as evaluate_experiment: held-out clips with judges
+    real = real if real is not None else experiment.real_train(n)
+    metrics = evaluate(registry, fake, real=real, judges=judges, seed=seed)
     if "disentanglement" in names and judges is not None:
         metrics |= disentanglement_scores(
             other, judges, seed=seed + DISENTANGLEMENT_SEED

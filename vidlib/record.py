@@ -6,7 +6,8 @@ are the paper's values:
 =========  ======================================================================
 ``data``   :class:`vidlib.data.spec.DataConfig` (Shapes factors, clip size, dataset)
 ``model``  ``name`` (a key of :data:`vidlib.method.METHODS`) and the fields of
-           that model's config class (``frames`` and ``resolution`` from ``data``)
+           that model's config class (``frames`` and ``resolution`` from ``data``;
+           sizes named in its ``ROWS_FROM_DATA`` and left at 0 from ``data`` too)
 ``train``  :class:`vidlib.train.TrainConfig` without ``out_dir`` (the experiment's)
 ``eval``   :class:`EvalConfig` (the metrics the run reports)
 =========  ======================================================================
@@ -36,7 +37,7 @@ from typing import Any
 import yaml
 
 from vidlib.checkpoint import config_hash
-from vidlib.data.spec import DataConfig
+from vidlib.data.spec import DataConfig, table_rows
 from vidlib.method import METHODS, method_classes
 from vidlib.train import HASHED_TRAIN_FIELDS, TrainConfig
 
@@ -177,6 +178,13 @@ def parse_record(mapping: Mapping[str, Any], origin: str = "record") -> Record:
             )
     names = {f.name for f in fields(config_class)}
     model |= {key: getattr(data, key) for key in FROM_DATA if key in names}
+    defaults = {f.name: f.default for f in fields(config_class)}
+    for size, key in getattr(config_class, "ROWS_FROM_DATA", {}).items():
+        if model.get(size, defaults[size]) == 0:  # 0: one row per value of the key
+            try:
+                model[size] = table_rows(data, model.get(key, defaults[key]))
+            except ValueError as e:
+                raise RecordError(f"{origin}: model.{size}: {e}") from None
     config = _build(config_class, model, "model", origin)
     train_fields = [f for f in fields(TrainConfig) if f.name != "out_dir"]
     for required in ("steps", "batch_size"):

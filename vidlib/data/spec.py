@@ -1,9 +1,17 @@
 """The ``data`` section of an experiment record, and the dataset it opens.
 
 :class:`DataConfig` is :class:`~vidlib.data.shapes.ShapesConfig` (the Shapes factors,
-clip length and resolution) plus what picks and sizes the dataset: ``dataset`` is
-``"shapes"`` (embedded, rendered on the fly) or a name of
-:func:`vidlib.data.datasets.open_dataset` read from the local folder ``root``.
+clip length and resolution) plus what picks and sizes the dataset. ``dataset`` is
+
+* ``"shapes"``: ``size`` embedded Shapes videos, rendered on the fly;
+* ``"shapes-cells"``: one Shapes video per (identity, action) cell
+  (:mod:`vidlib.data.cells`, NAVS's action exchange). ``options`` holds
+  ``identities`` (a list of ``[shape, color, background]``, the table's rows; its
+  columns are ``actions``) and ``heldout`` (``[identity, action]`` row pairs): split
+  ``"train"`` is the other cells, split ``"test"`` the held-out ones; ``size`` is
+  not used;
+* any name of :func:`vidlib.data.datasets.open_dataset`, read from the local folder
+  ``root`` with ``options`` passed on.
 """
 
 from __future__ import annotations
@@ -13,7 +21,13 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from vidlib.data.shapes import ShapesConfig, ShapesVideos
+from vidlib.data.cells import action_exchange_split, training_cells
+from vidlib.data.shapes import FACTORS, ShapesConfig, ShapesVideos, label_names
+
+#: datasets rendered here (no ``root``)
+EMBEDDED: tuple[str, ...] = ("shapes", "shapes-cells")
+#: ``options`` of ``shapes-cells`` (``heldout`` may be left out: no held-out cell)
+CELL_OPTIONS: tuple[str, ...] = ("identities", "heldout")
 
 
 @dataclass(frozen=True)
@@ -21,20 +35,51 @@ class DataConfig(ShapesConfig):
     """Shapes factors, clip size, and the dataset to open (defaults: the papers'
     64×64×16 clips of every Shapes factor)."""
 
-    dataset: str = "shapes"  # "shapes" or a name of vidlib.data.datasets.RECIPES
-    root: str = ""  # folder of a real dataset (dataset != "shapes")
+    dataset: str = "shapes"  # "shapes", "shapes-cells" or a name of open_dataset
+    root: str = ""  # folder of a real dataset (not for the embedded ones)
     size: int = 4096  # Shapes training videos
-    options: dict[str, Any] = field(default_factory=dict)  # open_dataset options
+    options: dict[str, Any] = field(default_factory=dict)  # see the module docstring
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.dataset != "shapes" and not self.root:
+        if self.dataset not in EMBEDDED and not self.root:
             raise ValueError(
                 f"data.root: dataset {self.dataset!r} is read from a local folder;"
                 " give its path as data.root"
             )
         if self.size < 1:
             raise ValueError(f"data.size must be >= 1, got {self.size}")
+        if self.dataset == "shapes" and self.options:
+            raise ValueError(
+                f"data.options: dataset 'shapes' takes no options, got"
+                f" {sorted(self.options)} (identities/heldout belong to"
+                " dataset: shapes-cells)"
+            )
+        if self.dataset == "shapes-cells":
+            self.cells()  # refuses a bad table now, not when the data is opened
+
+    def cells(self) -> tuple[list[tuple[str, str, str]], list[tuple[int, int]]]:
+        """``shapes-cells``: the identities and the held-out cells of ``options``,
+        checked (unknown option, malformed row, a row or column left untrained)."""
+        unknown = sorted(set(self.options) - set(CELL_OPTIONS))
+        if unknown or "identities" not in self.options:
+            raise ValueError(
+                f"data.options of dataset 'shapes-cells' takes identities (required)"
+                f" and heldout; got {sorted(self.options)}"
+            )
+        identities = [
+            _row(i, 3, str, "identities", "[shape, color, background]")
+            for i in self.options["identities"]
+        ]
+        heldout = [
+            _row(c, 2, int, "heldout", "[identity row, action row]")
+            for c in self.options.get("heldout", [])
+        ]
+        try:
+            training_cells(identities, self.actions, heldout)
+        except ValueError as e:
+            raise ValueError(f"data.options: {e}") from None
+        return identities, heldout
 
     @property
     def shapes_config(self) -> ShapesConfig:
@@ -43,12 +88,34 @@ class DataConfig(ShapesConfig):
         return ShapesConfig(**{name: getattr(self, name) for name in names})
 
 
+def _row(value: Any, length: int, kind: type, option: str, form: str) -> tuple:
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != length
+        or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+    ):
+        raise ValueError(f"data.options.{option}: each entry is {form}, got {value!r}")
+    return tuple(value)
+
+
 def open_data(config: DataConfig, split: str = "train", seed: int = 0) -> Dataset:
-    """The dataset of ``config``: Shapes videos, or a real dataset from ``root``."""
+    """The dataset of ``config``: Shapes videos, Shapes cells, or a real dataset from
+    ``root``."""
     if config.dataset == "shapes":
         return ShapesVideos(
             config.shapes_config, size=config.size, seed=seed, split=split
         )
+    if config.dataset == "shapes-cells":
+        if split not in ("train", "test"):
+            raise ValueError(
+                f"dataset 'shapes-cells' has splits 'train' (training cells) and"
+                f" 'test' (held-out cells), not {split!r}"
+            )
+        identities, heldout = config.cells()
+        train, test = action_exchange_split(
+            config.shapes_config, identities, config.actions, heldout, seed
+        )
+        return train if split == "train" else test
     from vidlib.data.datasets import open_dataset  # PyAV only for real data
 
     return open_dataset(
@@ -60,3 +127,30 @@ def open_data(config: DataConfig, split: str = "train", seed: int = 0) -> Datase
         seed=seed,
         **config.options,
     )
+
+
+def table_rows(config: DataConfig, key: str) -> int:
+    """How many values the item key ``key`` of the training data of ``config`` takes:
+    the rows of a latent table indexed by it (``index``: one per training video;
+    a Shapes label: every value of its global list)."""
+    sizes: dict[str, int] = {}
+    if config.dataset in EMBEDDED:
+        sizes = {f: len(label_names(f)) for f in FACTORS}
+    if config.dataset == "shapes":
+        sizes["index"] = config.size
+    elif config.dataset == "shapes-cells":
+        identities, heldout = config.cells()
+        train = training_cells(identities, config.actions, heldout)
+        sizes |= {
+            "index": len(train),
+            "identity": len(identities),
+            "action_row": len(config.actions),
+        }
+    if key not in sizes:
+        known = f" (known: {', '.join(sizes)})" if sizes else ""
+        raise ValueError(
+            f"the number of values of item key {key!r} of dataset"
+            f" {config.dataset!r} is not known before opening it{known}; give the"
+            " table size explicitly"
+        )
+    return sizes[key]

@@ -33,23 +33,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
-from torch.utils.data import Dataset
 
-from vidlib.data.shapes import (
-    ACTIONS,
-    Combination,
-    ShapesConfig,
-    label_names,
-    render_channels_first,
-    sample_factors,
-)
 from vidlib.losses import laplacian_l1, triplet_loss
 from vidlib.method import SamplesFromG
 from vidlib.nn import ImageGenerator
@@ -64,8 +54,15 @@ class NAVSConfig:
     5×5 Gaussian with σ = 2, λ_s = λ_t = 0.01, margin 2, positives within 2 frames).
     """
 
-    num_static: int  # rows of the static table (videos, identities, ...)
-    num_transient: int  # rows of the transient table
+    #: table sizes that a record may leave at 0: filled from the data by
+    #: ``vidlib.record.parse_record`` (one row per value of the indexing key)
+    ROWS_FROM_DATA: ClassVar[dict[str, str]] = {
+        "num_static": "static_key",
+        "num_transient": "transient_key",
+    }
+
+    num_static: int = 0  # rows of the static table (videos, identities, ...)
+    num_transient: int = 0  # rows of the transient table
     static_key: str = "index"  # item key indexing the static table
     transient_key: str = "index"  # item key indexing the transient table
     dim_z_static: int = 56  # D_s
@@ -94,8 +91,14 @@ class NAVSConfig:
     output: str = "tanh"  # G's last activation: "tanh" (DCGAN) or "linear"
 
     def __post_init__(self) -> None:
-        positive = ("num_static", "num_transient", "dim_z_static", "dim_z_transient")
-        for name in (*positive, "rnn_hidden", "frames", "ngf", "pyramid_levels"):
+        for name in ("num_static", "num_transient"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} must be >= 1, got {getattr(self, name)} (a record may"
+                    " leave it at 0: the data then sizes the table)"
+                )
+        positive = ("dim_z_static", "dim_z_transient", "rnn_hidden", "frames", "ngf")
+        for name in (*positive, "pyramid_levels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.resolution < 16 or self.resolution & (self.resolution - 1):
@@ -408,126 +411,3 @@ def _key(batch: dict, key: str) -> torch.Tensor:
 def _draw_rows(seen: torch.Tensor, n: int, gen: torch.Generator | None) -> torch.Tensor:
     rows = seen.nonzero()[:, 0].cpu() if seen.any() else torch.arange(len(seen))
     return rows[torch.randint(len(rows), (n,), generator=gen)]
-
-
-# --- action exchange (the paper's Table 3 on Shapes) --------------------------------
-Identity = tuple[str, str, str]  # (shape, color, background): one appearance
-
-
-class CellVideos(Dataset):
-    """One video per (identity, action) cell, like Weizmann's 9 people × 10 actions.
-
-    Identities are appearance combinations; an identity keeps its size, speed and
-    position draws for every action (one seeded draw per identity), so two cells of
-    one identity differ only by the action. Items carry ``identity`` and
-    ``action_row`` (indices into ``identities`` and ``actions``) for NAVS's tables,
-    plus the global Shapes labels for the judges.
-    """
-
-    def __init__(
-        self,
-        config: ShapesConfig,
-        identities: list[Identity],
-        actions: list[str],
-        cells: list[tuple[int, int]],
-        seed: int = 0,
-    ) -> None:
-        self.shapes_config = config
-        self.identities, self.actions, self.cells = identities, actions, cells
-        self.seed = seed
-        self.config: dict[str, Any] = {
-            "dataset": "shapes-v1-cells",
-            **config.as_dict(),
-            "identities": [list(i) for i in identities],
-            "cell_actions": list(actions),
-            "cells": [list(c) for c in cells],
-            "seed": seed,
-        }
-
-    def __len__(self) -> int:
-        return len(self.cells)
-
-    def __getitem__(self, index: int) -> dict:
-        identity, action_row = self.cells[index]
-        combination: Combination = (
-            *self.identities[identity],
-            self.actions[action_row],
-        )
-        rng = _identity_rng(self.seed, identity)
-        factors = sample_factors(self.shapes_config, combination, rng)
-        config = self.shapes_config
-        video = render_channels_first(factors, config.resolution, config.frames)
-        labels = factors.labels()
-        return {
-            "video": torch.from_numpy(video * 2 - 1),
-            "index": index,
-            "identity": identity,
-            "action_row": action_row,
-            **labels,
-        }
-
-
-def _identity_rng(seed: int, identity: int) -> np.random.Generator:
-    return np.random.default_rng([seed, 7, identity])
-
-
-def action_exchange_split(
-    config: ShapesConfig,
-    identities: list[Identity],
-    actions: list[str],
-    heldout: list[tuple[int, int]],
-    seed: int = 0,
-) -> tuple[CellVideos, CellVideos]:
-    """Training cells and held-out cells of an identity × action table (Table 3).
-
-    ``heldout`` lists ``(identity, action)`` index pairs. Every identity and every
-    action must keep at least one training video, else its latent could not be
-    learned: that is refused with the offending rows named.
-    """
-    for name, values, allowed in (
-        ("actions", actions, ACTIONS),
-        ("identities shape", [i[0] for i in identities], label_names("shape")),
-        ("identities color", [i[1] for i in identities], label_names("color")),
-        (
-            "identities background",
-            [i[2] for i in identities],
-            label_names("background"),
-        ),
-    ):
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            raise ValueError(f"{name}: unknown {unknown}; allowed {allowed}")
-    if len(set(identities)) != len(identities) or len(set(actions)) != len(actions):
-        raise ValueError("identities and actions must be distinct")
-    all_cells = [(i, a) for i in range(len(identities)) for a in range(len(actions))]
-    bad = [c for c in heldout if c not in all_cells]
-    if bad:
-        raise ValueError(
-            f"heldout cells {bad} are not (identity, action) pairs of a "
-            f"{len(identities)}×{len(actions)} table"
-        )
-    train = [c for c in all_cells if c not in set(heldout)]
-    lonely_identities = sorted(
-        {i for i in range(len(identities))} - {i for i, _ in train}
-    )
-    lonely_actions = sorted({a for a in range(len(actions))} - {a for _, a in train})
-    if lonely_identities or lonely_actions:
-        raise ValueError(
-            "heldout leaves no training video for "
-            + "; ".join(
-                part
-                for part in (
-                    lonely_identities
-                    and f"identities {[identities[i] for i in lonely_identities]}",
-                    lonely_actions
-                    and f"actions {[actions[a] for a in lonely_actions]}",
-                )
-                if part
-            )
-            + ": their latents could not be learned. Keep one cell of each row "
-            "and column in training."
-        )
-    return (
-        CellVideos(config, identities, actions, train, seed),
-        CellVideos(config, identities, actions, sorted(set(heldout)), seed),
-    )
