@@ -28,9 +28,6 @@ NEVER: dict[str, set[str]] = {
 }
 #: arrows that another branch removes (NAVS: CellVideos and the exchange split move
 #: to vidlib/data/cells.py); the test fails once one no longer exists, to drop it here
-PENDING = {"vidlib/models/navs.py: models -> data"}
-
-
 def part(module: str) -> str | None:
     names = module.split(".")
     return names[1] if len(names) > 1 and names[0] == "vidlib" else None
@@ -120,8 +117,7 @@ def notebook_models_and_losses(root: Path) -> list[str]:
 
 def test_vidlib_breaks_no_house_rule() -> None:
     arrows = set(broken_arrows(ROOT))
-    assert sorted(arrows - PENDING) == []
-    assert sorted(PENDING - arrows) == [], "no longer broken: remove from PENDING"
+    assert sorted(arrows) == []
 
 
 def test_notebooks_define_no_model_or_loss() -> None:
