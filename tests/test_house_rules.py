@@ -26,6 +26,8 @@ NEVER: dict[str, set[str]] = {
     "runner": {"models", "train"},
     "book": {"models", "train"},
 }
+
+
 #: arrows that another branch removes (NAVS: CellVideos and the exchange split move
 #: to vidlib/data/cells.py); the test fails once one no longer exists, to drop it here
 def part(module: str) -> str | None:

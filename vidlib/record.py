@@ -210,6 +210,16 @@ def parse_data_record(mapping: Mapping[str, Any], origin: str = "record") -> Dat
     )
 
 
+def parse_any_record(
+    mapping: Mapping[str, Any], origin: str = "record"
+) -> Record | DataRecord:
+    """:func:`parse_record` for a record with a ``model`` section (a run that
+    trains), else :func:`parse_data_record` (a chapter that trains nothing)."""
+    if isinstance(mapping, Mapping) and "model" not in mapping:
+        return parse_data_record(mapping, origin)
+    return parse_record(mapping, origin)
+
+
 def _sections(
     mapping: Mapping[str, Any], origin: str, allowed: tuple[str, ...]
 ) -> dict[str, dict[str, Any]]:
@@ -377,11 +387,15 @@ def notebook_record(source: str | Path) -> dict[str, Any]:
     raise RecordError(f"{source}: its parameters cell declares no 'record'")
 
 
-def profile_record(slug: str, profile: str, root: str | Path | None = None) -> Record:
+def profile_record(
+    slug: str, profile: str, root: str | Path | None = None
+) -> Record | DataRecord:
     """The complete record of ``notebooks/<slug>`` at ``profile`` (``smoke``: the
     notebook's own overrides; others: ``notebooks/params/<slug>.<profile>.yaml``)."""
     notebooks = Path(root or Path(__file__).resolve().parents[1]) / "notebooks"
     if profile == "smoke":
-        return parse_record(notebook_record(notebooks / f"{slug}.md"), f"{slug}.md")
-    path = notebooks / "params" / f"{slug}.{profile}.yaml"
-    return parse_record(read_params_file(path)[0], str(path))
+        overrides, origin = notebook_record(notebooks / f"{slug}.md"), f"{slug}.md"
+    else:
+        path = notebooks / "params" / f"{slug}.{profile}.yaml"
+        overrides, origin = read_params_file(path)[0], str(path)
+    return parse_any_record(overrides, origin)

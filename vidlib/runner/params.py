@@ -10,7 +10,7 @@ Layers, later ones winning:
 3. ``-p NAME VALUE``: ``-p model.ngf 16`` (VALUE parsed as a literal or YAML, then
    type-checked by the record) or ``-p steps 5`` (cast to the knob's declared type).
 
-The merged record is validated with :func:`vidlib.record.parse_record` after each
+The merged record is validated with :func:`vidlib.record.parse_any_record` after each
 layer, so an error names the layer that brought the bad key; nothing runs before.
 """
 
@@ -32,7 +32,7 @@ from vidlib.record import (
     Record,
     RecordError,
     merge,
-    parse_record,
+    parse_any_record,
     split_params,
 )
 from vidlib.runner.errors import RunnerError, show
@@ -129,7 +129,7 @@ def _merge(
     params = Params(overrides=notebook.record)
     if notebook.record is not None:
         origin = f"{show(notebook.source)} (parameters cell)"
-        params.record = parse_record(notebook.record, origin)
+        params.record = parse_any_record(notebook.record, origin)
     for i, (origin, values) in enumerate(layers):
         if notebook.record is None:
             record, other = {}, dict(values)
@@ -148,7 +148,7 @@ def _merge(
         elif record:
             params.overrides = merge(params.overrides or {}, record)
         if record:
-            params.record = parse_record(params.overrides, origin)
+            params.record = parse_any_record(params.overrides, origin)
     return params
 
 
