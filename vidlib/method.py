@@ -11,7 +11,6 @@ a record names.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import json
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 
 from vidlib import checkpoint as ckpt
+from vidlib.hints import did_you_mean
 
 #: model name in a record's ``model`` section -> (module, Method class, config class)
 METHODS: dict[str, tuple[str, str, str]] = {
@@ -105,8 +105,7 @@ def sample(method: Method, n: int, seed: int) -> torch.Tensor:
 def method_classes(name: str) -> tuple[type, type]:
     """The Method class and config class of model ``name`` (see :data:`METHODS`)."""
     if name not in METHODS:
-        close = difflib.get_close_matches(str(name), METHODS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(name, METHODS, fmt="{!r}")
         raise ValueError(
             f"unknown model {name!r}: {hint}expected one of {sorted(METHODS)}"
         )

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import difflib
 import re
 import types
 import typing
@@ -38,6 +37,7 @@ import yaml
 
 from vidlib.checkpoint import config_hash
 from vidlib.data.spec import DataConfig, table_rows
+from vidlib.hints import did_you_mean
 from vidlib.method import METHODS, method_classes
 from vidlib.train import HASHED_TRAIN_FIELDS, TrainConfig
 
@@ -273,8 +273,7 @@ def _check_names(
     prefix, what = (f"{section}.", "key") if section else ("", "section")
     for name in given:
         if name not in allowed:
-            close = difflib.get_close_matches(str(name), list(allowed), n=1)
-            hint = f"did you mean {prefix}{close[0]}? " if close else ""
+            hint = did_you_mean(name, allowed, fmt=prefix + "{}")
             raise RecordError(
                 f"{origin}: unknown {what} {prefix}{name}; {hint}allowed:"
                 f" {', '.join(allowed)}"
@@ -352,22 +351,31 @@ def split_params(
     return nest(record, origin), other
 
 
-def read_params_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``split_params`` of a YAML params file; a clear error when it is not YAML or
-    not a mapping."""
-    path = Path(path)
+def read_yaml(
+    path: str | Path,
+    expected: str = "a YAML mapping of parameter: value",
+    shown: str | None = None,
+) -> dict[str, Any]:
+    """A YAML mapping from ``path`` (``{}`` for an empty file), or a RecordError
+    naming the file (as ``shown``), the line and what was expected."""
+    shown = shown or str(path)
     try:
-        values = yaml.safe_load(path.read_text())
+        values = yaml.safe_load(Path(path).read_text())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         problem = getattr(e, "problem", None) or e
-        raise RecordError(f"{path} is not valid YAML{where}: {problem}") from None
+        raise RecordError(f"{shown} is not valid YAML{where}: {problem}") from None
     except OSError as e:
-        raise RecordError(f"{path} cannot be read: {e.strerror}") from None
+        raise RecordError(f"{shown} cannot be read: {e.strerror}") from None
     if not isinstance(values, dict | None):
-        raise RecordError(f"{path} must be a YAML mapping of parameter: value")
-    return split_params(values or {}, str(path))
+        raise RecordError(f"{shown} must be {expected}")
+    return values or {}
+
+
+def read_params_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``split_params`` of a YAML params file (errors as :func:`read_yaml`)."""
+    return split_params(read_yaml(path), str(path))
 
 
 def notebook_record(source: str | Path) -> dict[str, Any]:

@@ -439,12 +439,8 @@ class G3AN(SamplesFromG):
         if "G_ema" in nets:
             ema_update(nets["G_ema"], nets["G"], cfg.ema_decay)
 
-        scalars = {
-            "d_video": d_video,
-            "d_image": d_image,
-            "g_video": g_video,
-            "g_image": g_image,
-        }
+        losses = dict(d_video=d_video, d_image=d_image)
+        losses |= dict(g_video=g_video, g_image=g_image)
         if cfg.num_categories:
-            scalars |= {"d_category": d_category, "g_category": g_category}
-        return {name: value.item() for name, value in scalars.items()}
+            losses |= dict(d_category=d_category, g_category=g_category)
+        return {name: value.item() for name, value in losses.items()}

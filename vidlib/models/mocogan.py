@@ -284,15 +284,11 @@ class MoCoGAN(SamplesFromG):
         opts["G"].step()
         self._update_ema()
 
-        scalars = {
-            "d_image": d_image,
-            "d_video": d_video,
-            "g_image": g_image,
-            "g_video": g_video,
-        }
+        losses = dict(d_image=d_image, d_video=d_video)
+        losses |= dict(g_image=g_image, g_video=g_video)
         if cfg.dim_z_category:
-            scalars |= {"d_info": d_info, "g_info": g_info}
-        return {name: value.item() for name, value in scalars.items()}
+            losses |= dict(d_info=d_info, g_info=g_info)
+        return {name: value.item() for name, value in losses.items()}
 
     def _update_ema(self) -> None:
         if "G_ema" in self.nets:

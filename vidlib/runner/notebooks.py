@@ -12,7 +12,6 @@ may name the runs it reads::
 from __future__ import annotations
 
 import ast
-import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from vidlib.hints import did_you_mean
 from vidlib.record import RecordError, nest
 from vidlib.results import ROOT
 from vidlib.runner.errors import RunnerError, show
@@ -70,8 +70,7 @@ def source(slug: str, folder: Path | None = None) -> Path:
     path = notebooks_folder(folder) / f"{slug}.md"
     if not path.is_file():
         known = slugs(folder)
-        close = difflib.get_close_matches(slug, known, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ";"
+        hint = f"; {did_you_mean(slug, known, n=3).strip()}".rstrip()
         raise RunnerError(
             f"unknown notebook {slug!r} (no {show(path)}){hint}"
             f" available: {', '.join(known) or 'none'}"

@@ -9,11 +9,11 @@ which run is missing and how to make it.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from vidlib.hints import did_you_mean
 from vidlib.results import RESULTS
 from vidlib.runner.cache import OUT_ROOT
 from vidlib.runner.errors import MissingRun, RunnerError, show
@@ -27,8 +27,8 @@ def needs_of(slug: str, folder: Path | None = None) -> tuple[str, ...]:
     known = slugs(folder)
     for need in needs:
         if need not in known:
-            close = difflib.get_close_matches(need, known, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            hint = did_you_mean(need, known).strip()
+            hint = f"; {hint}" if hint else ""
             raise RunnerError(
                 f"{show(path)}: vidlib.needs names {need!r}, which is not a notebook"
                 f"{hint} (available: {', '.join(known)})"

@@ -17,7 +17,6 @@ layer, so an error names the layer that brought the bad key; nothing runs before
 from __future__ import annotations
 
 import ast
-import difflib
 import re
 from collections.abc import Mapping
 from contextlib import suppress
@@ -27,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from vidlib.hints import did_you_mean
 from vidlib.record import (
     SECTIONS,
     Record,
@@ -34,6 +34,9 @@ from vidlib.record import (
     merge,
     parse_any_record,
     split_params,
+)
+from vidlib.record import (
+    read_yaml as record_yaml,
 )
 from vidlib.runner.errors import RunnerError, show
 from vidlib.runner.notebooks import RECORD, RUNNER_PARAMS, Notebook, Param
@@ -83,15 +86,9 @@ def read_yaml(
 ) -> dict[str, Any]:
     """A YAML mapping, or an error naming the file, the line and what was expected."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or e
-        raise RunnerError(f"{show(path)} is not valid YAML{where}: {problem}") from e
-    if not isinstance(data, dict | None):
-        raise RunnerError(f"{show(path)} must be {expected}")
-    return data or {}
+        return record_yaml(path, expected, show(path))
+    except RecordError as e:
+        raise RunnerError(str(e)) from None
 
 
 def resolve(
@@ -167,8 +164,7 @@ def _knob(notebook: Notebook, name: str, value: Any, origin: str) -> Any:
         )
     allowed = notebook.knobs + (list(SECTIONS) if notebook.record is not None else [])
     if name not in notebook.declared:
-        close = difflib.get_close_matches(str(name), allowed, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(name, allowed, fmt="{!r}")
         raise RunnerError(
             f"unknown parameter {name!r} for {show(notebook.source)} (from {origin});"
             f" {hint}allowed: {', '.join(allowed)}"
