@@ -1,11 +1,13 @@
-"""G3AN: paper-size parameter counts, the three streams and their fusion, ablation
-switches, the conditional variant, updates and bad configurations."""
+"""G3AN: exact paper-size parameter counts, spectral norm, the per-clip D_I frame,
+the three streams and their fusion, ablation switches, the conditional variant,
+updates and bad configurations."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from einops import repeat
+from torch.nn.utils import parametrize
 
 from vidlib.models.g3an import (
     G3AN,
@@ -15,6 +17,7 @@ from vidlib.models.g3an import (
     VideoDiscriminator,
     level_widths,
 )
+from vidlib.nn import sample_frames
 
 
 def count(module: torch.nn.Module) -> int:
@@ -38,28 +41,112 @@ def small(**overrides) -> G3AN:
     return G3AN(G3ANConfig(**{**base, **overrides}))
 
 
-def test_paper_size_parameter_counts_match_the_reference() -> None:
-    """Reference §1.3/§1.5 (hand-computed from the official layer shapes): G 22.93 M
-    without F-SA, 23.09 M with; D_V (2+1)D 8.35 M; D_I 2.76 M."""
-    no_sn = dict(spectral_norm_g=False, spectral_norm_d=False)  # same parameters
-    cfg = G3ANConfig(video_discriminator="2+1d", **no_sn)
+PAPER_COUNTS = {  # reference §1.3/§1.5, hand-computed from the layer shapes
+    "G without F-SA": 22_925_955,
+    "G with F-SA": 23_090_437,
+    "D_V 3d (paper)": 11_056_065,
+    "D_V 2+1d (official)": 8_347_009,
+    "D_I": 2_764_737,
+}
+
+
+@pytest.mark.parametrize("sn", [True, False])
+def test_paper_size_parameter_counts_are_exactly_the_reference(sn: bool) -> None:
+    """Exact integers at 64×64×16 (spectral norm adds no parameters: on or off)."""
+    switch = dict(spectral_norm_g=sn, spectral_norm_d=sn)
     with torch.device("meta"):
-        with_fsa = G3ANGenerator(cfg)
-        without = G3ANGenerator(G3ANConfig(fsa_position=-1, **no_sn))
-        d_v, d_i = VideoDiscriminator(cfg), ImageDiscriminator(cfg)
-    assert round(count(without) / 1e6, 2) == 22.93
-    assert round(count(with_fsa) / 1e6, 2) == 23.09
-    assert round(count(d_v) / 1e6, 2) == 8.35
-    assert round(count(d_i) / 1e6, 2) == 2.76
+        no_fsa = G3ANGenerator(G3ANConfig(fsa_position=-1, **switch))
+        counts = {
+            "G without F-SA": count(no_fsa),
+            "G with F-SA": count(G3ANGenerator(G3ANConfig(**switch))),
+            "D_V 3d (paper)": count(VideoDiscriminator(G3ANConfig(**switch))),
+            "D_V 2+1d (official)": count(
+                VideoDiscriminator(G3ANConfig(video_discriminator="2+1d", **switch))
+            ),
+            "D_I": count(ImageDiscriminator(G3ANConfig(**switch))),
+        }
+    assert counts == PAPER_COUNTS
     # F-SA on F_V after G3_3 (256 channels): q, k 256→32, v 256→256, γ; T-SA + S-SA
     fsa = 2 * (2 * (256 * 32 + 32) + 256 * 256 + 256 + 1)
-    assert count(with_fsa) - count(without) == fsa == 164_482
+    assert counts["G with F-SA"] - counts["G without F-SA"] == fsa == 164_482
 
 
-def test_spectral_norm_adds_no_parameters() -> None:
-    with_sn, without = small(), small(spectral_norm_g=False, spectral_norm_d=False)
-    for name, net in with_sn.nets.items():
-        assert count(net) == count(without.nets[name]), name
+def convs(net: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    return {
+        name: module
+        for name, module in net.named_modules()
+        if isinstance(module, torch.nn.modules.conv._ConvNd)
+    }
+
+
+def largest_singular_value(conv: torch.nn.Module) -> float:
+    """σ_max of the weight as spectral norm sees it: output channels × the rest."""
+    transposed = isinstance(conv, torch.nn.modules.conv._ConvTransposeNd)
+    matrix = conv.weight.movedim(1 if transposed else 0, 0).flatten(1)
+    return torch.linalg.matrix_norm(matrix, ord=2).item()
+
+
+@pytest.mark.parametrize("kind", ["3d", "2+1d"])
+def test_spectral_norm_is_on_every_conv_when_on_and_absent_when_off(kind: str) -> None:
+    """On: every conv of G (but to-RGB, as the official code) and of both Ds is
+    parametrised, and after power iterations its weight has σ_max ≈ 1. Off: none is."""
+    method = small(video_discriminator=kind)
+    unnormalised = {("G", "to_rgb")}  # official: to_rgb has no SN
+    for name, net in method.nets.items():
+        net.train()
+        for conv_name, conv in convs(net).items():
+            on = (name, conv_name) not in unnormalised
+            assert parametrize.is_parametrized(conv, "weight") == on, (name, conv_name)
+            if not on:
+                continue
+            with torch.no_grad():
+                for _ in range(100):  # one power iteration per access in train mode
+                    conv.weight  # noqa: B018
+                conv.eval()
+                sigma = largest_singular_value(conv)
+            assert sigma == pytest.approx(1.0, rel=1e-2), (name, conv_name, sigma)
+    off = small(video_discriminator=kind, spectral_norm_g=False, spectral_norm_d=False)
+    for name, net in off.nets.items():
+        assert convs(net), name
+        for conv_name, conv in convs(net).items():
+            assert not parametrize.is_parametrized(conv), (name, conv_name)
+    g_only = small(video_discriminator=kind, spectral_norm_d=False)
+    assert parametrize.is_parametrized(g_only.nets["G"].levels[0].video[0])
+    assert not any(
+        parametrize.is_parametrized(conv)
+        for name in ("D_V", "D_I")
+        for conv in convs(g_only.nets[name]).values()
+    )
+
+
+def test_image_discriminator_draws_a_frame_per_clip() -> None:
+    """S_1 draws each clip's frame independently (Sec. 4.1), not one index for the
+    whole batch as the official code: the frame indices differ within a batch, both
+    from ``sample_frames`` and in what D_I sees during a training step."""
+    b, t = 16, 8
+    # frame t of every clip is the constant t (so a drawn frame names its index)
+    videos = torch.arange(t, dtype=torch.float).view(1, 1, t, 1, 1)
+    videos = videos.expand(b, 3, t, 4, 4)
+    frames = sample_frames(videos, 1, torch.Generator().manual_seed(0))
+    index = frames[:, 0, 0, 0].long()
+    assert frames.shape == (b, 3, 4, 4) and len(index.unique()) > 1
+    three = sample_frames(videos, 3, torch.Generator().manual_seed(0))
+    per_clip = three[:, 0, 0, 0].long().view(b, 3)
+    assert all(len(row.unique()) == 3 for row in per_clip)  # without replacement
+    assert len(per_clip.unique(dim=0)) > 1
+
+    method = small()
+    seen: list[torch.Tensor] = []
+    hook = method.nets["D_I"].register_forward_hook(
+        lambda _module, inputs, _out: seen.append(inputs[0].detach().clone())
+    )
+    real = (torch.arange(8).float() / 7 * 2 - 1).view(1, 1, 8, 1, 1)
+    torch.manual_seed(0)
+    method.train_step({"video": real.expand(b, 3, 8, 16, 16).contiguous()}, 0)
+    hook.remove()
+    real_frames = seen[0]  # the first D_I call judges the real clips' frames
+    index = ((real_frames[:, 0, 0, 0] + 1) / 2 * 7).round().long()
+    assert real_frames.shape == (b, 3, 16, 16) and len(index.unique()) > 1
 
 
 def test_paper_size_widths_and_shapes_on_the_meta_device() -> None:
