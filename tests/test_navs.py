@@ -151,6 +151,41 @@ def test_stage_one_moves_only_the_generator_and_stage_two_only_latents_and_rnn()
         )
 
 
+def test_stage_two_leaves_the_generator_unchanged() -> None:
+    """Eq. (3): γ moves in stage 1 only. G's weights and gradients right after the
+    stage-1 step equal those after the whole step (stage 2 neither steps G nor adds
+    to its gradient); θ and the latents move in stage 2. G's BatchNorm running
+    statistics are buffers, not γ: the stage-2 forward in train mode updates them."""
+    torch.manual_seed(0)
+    method = tiny()
+    nets, opts = method.nets, method.opts
+    g_before = [p.clone() for p in nets["G"].parameters()]
+    after_stage1: dict[str, list[torch.Tensor]] = {}
+    g_step = opts["G"].step
+
+    def step_and_snapshot(*args, **kwargs):
+        out = g_step(*args, **kwargs)
+        assert not after_stage1, "G's optimiser stepped twice in one train_step"
+        after_stage1["weights"] = [p.detach().clone() for p in nets["G"].parameters()]
+        after_stage1["grads"] = [p.grad.clone() for p in nets["G"].parameters()]
+        others = {n: [p.clone() for p in nets[n].parameters()] for n in ("R", "Z_t")}
+        after_stage1["others"] = [p for ps in others.values() for p in ps]
+        return out
+
+    opts["G"].step = step_and_snapshot
+    method.train_step(batch_of([0, 1, 2, 3]), 0)
+    g_after = list(nets["G"].parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, g_after, strict=True))
+    for a, b in zip(after_stage1["weights"], g_after, strict=True):
+        assert torch.equal(a, b)
+    for a, p in zip(after_stage1["grads"], g_after, strict=True):
+        assert torch.equal(a, p.grad)
+    rest = [p for n in ("R", "Z_t") for p in nets[n].parameters()]
+    assert all(
+        not torch.equal(a, b) for a, b in zip(after_stage1["others"], rest, strict=True)
+    )
+
+
 def test_linear_output_has_no_tanh_and_samples_stay_in_range() -> None:
     method = tiny(output="linear")
     assert not any(isinstance(m, torch.nn.Tanh) for m in method.nets["G"].modules())
