@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig, MotionGenerator
 
@@ -112,6 +113,35 @@ def test_train_step_updates_every_network(loss: str) -> None:
             for a, b in zip(before[name], net.parameters(), strict=True)
         )
         assert moved, name
+
+
+def test_category_head_of_d_learns_from_fake_codes_and_real_labels() -> None:
+    """Pins the current behaviour (a listed deviation): D's InfoGAN term is the
+    category cross-entropy of D_V's head on the fake clips' codes z_A *plus* on the
+    real clips' labels; the official code trains the head on real labels only."""
+    method = small(dim_z_category=3)
+    drawn: list[dict] = []
+    codes = method.codes
+    method.codes = lambda n, *a, **k: drawn.append(codes(n, *a, **k)) or drawn[-1]
+    outputs: list[torch.Tensor] = []
+    method.nets["D_V"].register_forward_hook(
+        lambda _m, _inputs, out: outputs.append(out.detach().clone())
+    )
+    labels = torch.tensor([0, 1, 2, 0])
+    batch = {"video": torch.rand(4, 3, 6, 16, 16) * 2 - 1, "action": labels}
+    scalars = method.train_step(batch, 0)
+    real_out, fake_out = outputs[:2]  # the D step: D_V(real), then D_V(fake)
+    on_real = F.cross_entropy(real_out[:, 1:], labels)
+    on_fake = F.cross_entropy(fake_out[:, 1:], drawn[0]["z_A"])
+    assert scalars["d_info"] == pytest.approx((on_real + on_fake).item(), rel=1e-5)
+    assert abs(scalars["d_info"] - on_real.item()) > 1e-3
+
+    # no real labels and no weight decay: only the fake codes reach the category rows
+    unlabelled = small(dim_z_category=3, weight_decay=0.0)
+    head = unlabelled.nets["D_V"].net[-1].weight
+    before = head.detach().clone()
+    scalars = unlabelled.train_step({"video": batch["video"]}, 0)
+    assert scalars["d_info"] > 0 and not torch.equal(before[1:], head.detach()[1:])
 
 
 def test_bad_configs_name_the_allowed_values() -> None:

@@ -27,6 +27,12 @@ what this module does:
   frame of each clip, as in F_V.
 * Instance noise (``--use_noise``) and the data loader's hard-coded frame stride of 2
   are not part of the paper and are not reproduced.
+* With categories, D_V's category head Q learns from the generated clips' codes z_A
+  (the InfoGAN term L_I in D's loss, as InfoGAN trains Q on generated samples) and
+  from the real clips' labels. The official code trains the head on real labels only
+  (``--use_categories``) and puts L_I on generated clips into G's loss alone. Kept
+  while the chapters' runs are compared; ``tests/test_mocogan.py`` pins it, so a
+  change to the official form is deliberate.
 
 The cpu profile adds spectral norm, the hinge loss, two learning rates and an EMA of
 G to make the GAN learn in minutes; each is a switch here and is listed in the
