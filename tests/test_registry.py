@@ -13,6 +13,7 @@ from vidlib.metrics import registry
 from vidlib.metrics.consistency import fcs
 from vidlib.metrics.extractors import VGG16Relu33
 from vidlib.metrics.frechet import frechet_distance
+from vidlib.metrics.inception import inception_score
 from vidlib.metrics.judges import cpu_threads
 from vidlib.metrics.registry import evaluate, reference_rows, reference_videos
 from vidlib.results import write_results
@@ -156,6 +157,26 @@ def test_bad_names_and_missing_inputs(shapes):
         evaluate(["fvd_i3d_2048x16"], test, real=train)
     with pytest.raises(ValueError, match="judged factors"):
         evaluate(["is_judge_shape"], test, judges=RandomJudges())
+
+
+def test_inception_score_entry_gives_its_splits_and_a_std_only_for_several(
+    shapes, monkeypatch
+):
+    """One split (TGAN/TGANv2/MoCoGAN): the entry says so and has no std (a single
+    score has none, not 0); with several splits the std over them is reported."""
+    _, test = shapes
+    judges = RandomJudges()
+    probs = judges.action_logits(test).double().softmax(dim=1)
+    one = evaluate(["is_judge_action"], test, judges=judges)["is_judge_action"]
+    assert registry.IS_SPLITS == 1
+    assert one["splits"] == 1 and "std" not in one and "1 split(s)" in one["protocol"]
+    assert one["value"] == pytest.approx(inception_score(probs, 1)[0], rel=1e-9)
+    monkeypatch.setattr(registry, "IS_SPLITS", 4)
+    four = evaluate(["is_judge_action"], test, judges=judges)["is_judge_action"]
+    mean, std = inception_score(probs, 4)
+    assert four["splits"] == 4 and "4 split(s)" in four["protocol"]
+    assert four["value"] == pytest.approx(mean, rel=1e-9)
+    assert four["std"] == pytest.approx(std, rel=1e-9) and std > 0
 
 
 def test_reference_rows_react_to_their_failures(shapes):

@@ -2,9 +2,11 @@
 
 IS = exp(E_x KL(p(y|x) ‖ p(y))) with p(y) the marginal over the split (Salimans et
 al. 2016), computed on ``splits`` consecutive, equal parts of the samples and reported
-as mean and standard deviation over the splits (TGAN/TGANv2 use one split,
-StyleGAN-V ten). For K classes 1 ≤ IS ≤ K. H(y|x) (lower: confident predictions) and
-H(y) (higher: diverse classes, at most ln K) follow the DSA judge protocol, in nats.
+as the mean over the splits, with their standard deviation only when there is more
+than one (TGAN, TGANv2 and MoCoGAN, which uses TGAN's code, use one split; TGANv2's
+± is over 10 independent runs, StyleGAN-V's over 10 splits). For K classes
+1 ≤ IS ≤ K. H(y|x) (lower: confident predictions) and H(y) (higher: diverse classes,
+at most ln K) follow the DSA judge protocol, in nats.
 """
 
 from __future__ import annotations
@@ -38,15 +40,19 @@ def _kl_to_marginal(p: torch.Tensor) -> torch.Tensor:
 
 def inception_score(
     probs: torch.Tensor | np.ndarray, splits: int = 1
-) -> tuple[float, float]:
-    """``(N, K)`` probabilities → (mean, std) over splits of exp(E KL(p(y|x)‖p(y)))."""
+) -> tuple[float, float | None]:
+    """``(N, K)`` probabilities → (mean, std) over splits of exp(E KL(p(y|x)‖p(y))).
+
+    The std (population, ddof=0) is ``None`` for one split: a single score has none.
+    """
     p = _check_probs(probs)
     if not 1 <= splits <= p.shape[0]:
         raise ValueError(f"splits must be in [1, N={p.shape[0]}], got {splits}")
     scores = torch.stack(
         [_kl_to_marginal(part).mean().exp() for part in p.tensor_split(splits)]
     )
-    return scores.mean().item(), scores.std(correction=0).item()
+    std = scores.std(correction=0).item() if splits > 1 else None
+    return scores.mean().item(), std
 
 
 def conditional_entropy(probs: torch.Tensor | np.ndarray) -> float:

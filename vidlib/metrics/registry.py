@@ -9,8 +9,9 @@ float | None, "protocol": str, "n_fake": int, "seed": int, ...}}``. Names:
 ``kd_judge``                kernel (KID-style) distance of the same features
                             (``kd_<judges.protocol>``)
 ``is_judge_<key>``          Inception Score of the judge's ``<key>`` softmax (``action``
-                            or an appearance factor); also ``hyx_judge_<key>`` H(y|x)
-                            and ``hy_judge_<key>`` H(y)
+                            or an appearance factor) over ``splits`` splits (a ``std``
+                            only when there are more than one); also
+                            ``hyx_judge_<key>`` H(y|x) and ``hy_judge_<key>`` H(y)
 ``fcs_navs_ssim``           NAVS frame consistency (SSIM to the first frame)
 ``mcs_navs_<phi>``          NAVS relative motion consistency with φ = ``pixels``,
                             ``judge`` (``Judges.frame_features``) or ``vgg16``
@@ -56,7 +57,9 @@ from vidlib.metrics.motion import (
 )
 
 KD_SUBSETS, KD_SUBSET_SIZE = 100, 1000
-IS_SPLITS = 1  # TGAN/TGANv2: one split (reference §2)
+# the papers' split count: TGAN, TGANv2 and MoCoGAN (TGAN's code) use one split
+# (reference §2); G3AN and NAVS state none. The entry has a std only for splits > 1.
+IS_SPLITS = 1
 CROSS_CHECK_MAX_DIM = 1024  # Newton–Schulz cross-check of the sqrtm up to this D
 REFERENCE_ROWS = ("real_vs_real", "static", "shuffled", "noise")
 Entry = dict[str, Any]
@@ -184,7 +187,10 @@ class _Evaluation:
             if kind == "is":
                 mean, std = inception_score(probs, IS_SPLITS)
                 protocol = f"exp(E KL(p(y|x)||p(y))), {source}, {IS_SPLITS} split(s)"
-                return name, {"value": mean, "std": std, "protocol": protocol}
+                entry = {"value": mean, "splits": IS_SPLITS, "protocol": protocol}
+                if std is not None:
+                    entry["std"] = std  # over the splits (ddof=0)
+                return name, entry
             if kind == "hyx":
                 value = conditional_entropy(probs)
                 return name, {"value": value, "protocol": f"H(y|x) in nats, {source}"}
