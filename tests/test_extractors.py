@@ -15,6 +15,7 @@ from vidlib.metrics.extractors import (
     _tf_bilinear_matrix,
     centre_clip,
     extract,
+    i3d_temporal_window,
     load_extractor,
     preprocess_i3d,
     preprocess_resnext,
@@ -35,6 +36,23 @@ def test_i3d_keys_and_shapes_with_random_weights():
     with torch.no_grad():
         out = model(torch.randn(1, 3, 16, 32, 32))
     assert out.shape == (1, 400) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("frames", [1, 6, 8, 9, 12, 16, 17, 32])
+def test_i3d_temporal_window_is_the_window_the_network_uses(frames):
+    """I3D's last pool is 2 in time; on clips of T <= 8 frames only one time step is
+    left before it, and the window the forward pass uses shrinks to 1 (meta device:
+    shapes only)."""
+    with torch.device("meta"):
+        model = InceptionI3d().eval()
+    steps = []
+    model.Mixed_5c.register_forward_hook(lambda _m, _i, out: steps.append(out.shape))
+    with torch.no_grad():
+        out = model(torch.empty(1, 3, frames, 224, 224, device="meta"))
+    assert out.shape == (1, 400) and steps[0][3:] == (7, 7)
+    assert steps[0][2] == -(-frames // 8)  # ceil(T/8) steps reach the last pool
+    assert i3d_temporal_window(frames) == min(2, steps[0][2])
+    assert i3d_temporal_window(frames) == (1 if frames <= 8 else 2)
 
 
 def test_resnext101_keys_and_shapes_with_random_weights():

@@ -115,15 +115,38 @@ def test_entries_fit_write_results_and_match_direct_computation(shapes, tmp_path
     assert entries["fcs_navs_ssim"]["value"] == pytest.approx(fcs(test))
     for entry in entries.values():
         assert entry["n_fake"] == 64 and entry["n_real"] == 64 and entry["seed"] == 3
-    for name in ("fvd_i3d_64x8", "mcs_navs_vgg16"):
+    for name in ("fvd_i3d_64x8_tpool1", "mcs_navs_vgg16"):  # 8 frames: window 1
         assert entries[name]["value"] is None
         assert "no weights file" in entries[name]["unavailable"]
     record = write_results(
         tmp_path, slug="t", profile="smoke", seed=3, params={}, metrics=entries
     )
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["metrics"]["fvd_i3d_64x8"]["value"] is None
+    assert saved["metrics"]["fvd_i3d_64x8_tpool1"]["value"] is None
     assert record["metrics"]["mfd_pixels"]["protocol"].startswith("mfd")
+
+
+@pytest.mark.parametrize(
+    ("frames", "key", "window"),
+    [
+        (16, "fvd_i3d_4x16", 2),  # FVD's protocol: the name as asked
+        (32, "fvd_i3d_4x32", 2),
+        (12, "fvd_i3d_4x12_tpool2", 2),  # fewer than 16 frames: the window is named
+        (6, "fvd_i3d_4x6_tpool1", 1),  # <= 8 frames: I3D's window shrinks to 1
+    ],
+)
+def test_fvd_name_and_protocol_give_the_temporal_window_used(frames, key, window):
+    clips = torch.zeros(4, 3, frames, 8, 8)
+    entries = evaluate([f"fvd_i3d_4x{frames}"], clips, real=clips)
+    assert list(entries) == [key]
+    entry = entries[key]
+    assert entry["i3d_temporal_window"] == window and entry["value"] is None
+    assert f"last average pool {window}x7x7" in entry["protocol"]
+    assert ("not comparable with published FVD" in entry["protocol"]) == (frames < 16)
+    assert evaluate([key], clips, real=clips).keys() == {key}  # the full name too
+    wrong = "fvd_i3d_4x6_tpool2" if frames == 6 else f"fvd_i3d_4x{frames}_tpool1"
+    with pytest.raises(ValueError, match=f"use '{key}'"):
+        evaluate([wrong], clips, real=clips)
 
 
 def test_missing_weights_file_and_given_weights(shapes, tmp_path):

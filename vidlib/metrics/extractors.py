@@ -20,6 +20,7 @@ and then follows each protocol (metrics-and-datasets reference §1.1, §1.2, §3
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,8 @@ from torch import nn
 from vidlib.metrics.consistency import FrameFeatures
 
 KINETICS_CLASSES = 400
+I3D_POOL = (2, 7, 7)  # pytorch-i3d's last average pool (stride 1)
+FVD_FRAMES = 16  # the clip length of FVD (Unterthiner 2018)
 ACTIVITYNET_MEAN = (114.7748, 107.7354, 99.4750)  # Hara et al., on the [0, 255] scale
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -99,6 +102,17 @@ def preprocess_vgg16(frames: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- I3D
+def i3d_temporal_window(frames: int) -> int:
+    """Temporal window of I3D's last average pool on clips of ``frames`` frames.
+
+    Three stride-2 stages with "SAME" padding leave ceil(T/8) time steps; the window
+    is I3D's 2 where that many remain and shrinks to 1 on clips of T <= 8 frames.
+    """
+    if frames < 1:
+        raise ValueError(f"frames must be >= 1, got {frames}")
+    return min(I3D_POOL[0], math.ceil(frames / 8))
+
+
 def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TF "SAME" padding (front, back) of one axis, as in pytorch-i3d."""
     if size % stride == 0:
@@ -191,7 +205,9 @@ class InceptionI3d(nn.Module):
     → Kinetics logits averaged over time ``(B, 400)``, the FVD feature.
 
     The final average pool is 2×7×7 with stride 1 as in pytorch-i3d; on inputs too
-    small for that window (only in tests) the window shrinks to the feature map.
+    small for that window the window shrinks to the feature map: in time on clips of
+    T <= 8 frames (``i3d_temporal_window``; the registry names such an FVD by its
+    window), in space only on inputs below 224×224 (tests).
     """
 
     def __init__(self, num_classes: int = KINETICS_CLASSES) -> None:
@@ -215,7 +231,7 @@ class InceptionI3d(nn.Module):
         for name, module in self.named_children():
             if name != "logits":
                 x = module(x)
-        window = [min(k, s) for k, s in zip((2, 7, 7), x.shape[2:], strict=True)]
+        window = [min(k, s) for k, s in zip(I3D_POOL, x.shape[2:], strict=True)]
         x = F.avg_pool3d(x, window, stride=1)  # dropout is the identity in eval
         return self.logits(x).mean(dim=(2, 3, 4))
 

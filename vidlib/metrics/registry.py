@@ -19,7 +19,10 @@ float | None, "protocol": str, "n_fake": int, "seed": int, ...}}``. Names:
 ``acd_shapes_colour``       MoCoGAN ACD with the shape's mean colour as descriptor
 ``mfd_pixels``              mean absolute frame difference
 ``fvd_i3d_<N>x<T>``         FVD: I3D logits, N fake and N real clips of T frames
-                            (needs weights)
+                            (needs weights); for T < 16 (not FVD's protocol) the name
+                            is ``fvd_i3d_<N>x<T>_tpool<w>`` with ``w`` the temporal
+                            window of I3D's last pool actually used (1 for T <= 8,
+                            where I3D's window of 2 does not fit)
 ``fid_resnext101_<N>x16``   G3AN/AVLAE "FID": 3D-ResNeXt-101 pool features of N fakes
                             vs the given real set (needs weights)
 ==========================  ==========================================================
@@ -217,8 +220,8 @@ class _Evaluation:
         if name == "mfd_pixels":
             value = mean_frame_difference(fake).mean().item()
             return name, {"value": value, "protocol": MFD_PROTOCOL}
-        if match := re.fullmatch(r"fvd_i3d_(\d+)x(\d+)", name):
-            return name, self.fvd_entry(name, int(match[1]), int(match[2]))
+        if match := re.fullmatch(r"fvd_i3d_(\d+)x(\d+)(_tpool\d+)?", name):
+            return self.fvd_entry(name, int(match[1]), int(match[2]))
         if match := re.fullmatch(r"fid_resnext101_(\d+)x16", name):
             return name, self.resnext_entry(name, int(match[1]))
         raise ValueError(f"unknown metric {name!r}; see vidlib.metrics.registry")
@@ -244,12 +247,29 @@ class _Evaluation:
 
         return _standard("vgg16", protocol, self.weights, compute)
 
-    def fvd_entry(self, name: str, n: int, frames: int) -> Entry:
+    def fvd_entry(self, name: str, n: int, frames: int) -> tuple[str, Entry]:
+        """(name, entry); below FVD's 16 frames the name carries I3D's temporal
+        pooling window as used, which shrinks from 2 to 1 on clips of <= 8 frames."""
+        window = extractors.i3d_temporal_window(frames)
+        full = f"fvd_i3d_{n}x{frames}"
+        if frames < extractors.FVD_FRAMES:
+            full += f"_tpool{window}"
+        if name not in (f"fvd_i3d_{n}x{frames}", full):
+            raise ValueError(
+                f"metric {name!r} does not match the window of I3D's last pool on "
+                f"{frames}-frame clips: use {full!r}"
+            )
         real = self.need_real(name)
+        pooling = f"last average pool {window}x7x7 in time x space"
+        if frames < extractors.FVD_FRAMES:
+            pooling += (
+                f" (I3D's is 2x7x7; FVD's clips have {extractors.FVD_FRAMES} frames: "
+                "not comparable with published FVD)"
+            )
         protocol = (
             "FVD (Unterthiner 2018): I3D Kinetics-400 logits averaged over time, "
-            f"uint8, TF1 bilinear to 224, [-1,1]; {n} generated vs {n} real clips of "
-            f"{frames} frames; float64, ddof=1"
+            f"uint8, TF1 bilinear to 224, [-1,1]; {pooling}; {n} generated vs {n} "
+            f"real clips of {frames} frames; float64, ddof=1"
         )
         for which, videos in (("generated", self.fake), ("real", real)):
             if videos.shape[0] != n or videos.shape[2] != frames:
@@ -257,7 +277,8 @@ class _Evaluation:
                     f"{name} needs {n} {which} clips of {frames} frames, got "
                     f"{videos.shape[0]} of {videos.shape[2]}"
                 )
-        return self.extractor_fd_entry("i3d", protocol, real)
+        entry = self.extractor_fd_entry("i3d", protocol, real)
+        return full, {**entry, "i3d_temporal_window": window}
 
     def resnext_entry(self, name: str, n: int) -> Entry:
         real = self.need_real(name)
