@@ -21,9 +21,11 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 venv: $(STAMP)
 
+# --no-compile: bytecode is written on first import instead of for every installed file
+# (torch's included), about 35 s off a fresh install on 2 cores.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-compile -r requirements.txt
 	$(PY) -m pip install -e . --no-deps
 	touch $@
 
