@@ -11,16 +11,20 @@ from torch.utils.data import default_collate
 
 from vidlib.data.cells import action_exchange_split
 from vidlib.data.shapes import ShapesConfig, ShapesVideos
+from vidlib.data.spec import table_rows
 from vidlib.experiment import run_experiment
+from vidlib.losses import triplet_loss
 from vidlib.method import load_trained
+from vidlib.metrics.navs import item_rows
 from vidlib.models.navs import (
     NAVS,
+    WHOLE_DATASET,
     NAVSConfig,
     low_rank,
     project_unit_ball,
     sample_triplets,
 )
-from vidlib.record import parse_record
+from vidlib.record import RecordError, parse_record
 from vidlib.train import TrainConfig, fit, seed_everything
 
 SHAPES = ShapesConfig(
@@ -305,3 +309,71 @@ def test_load_trained_rebuilds_a_finished_run(tmp_path: Path) -> None:
     assert low.train_dir.name.endswith(f"-from-{spec.training_key()}-step3")
     z_t = low.method.nets["Z_t"].weight.view(6, 6, 5)[low.method.nets["Z_t"].seen]
     assert (torch.linalg.matrix_rank(z_t, atol=1e-5) <= 2).all()
+
+
+def test_one_static_row_for_the_whole_dataset_trains(tmp_path: Path) -> None:
+    """The paper's Chair-CAD/Golf layout: one static latent for the training set and a
+    transient latent per video (``static_key: dataset``, ``transient_key: index``)."""
+    record = tiny_record()
+    record["model"] |= {"static_key": "dataset", "transient_key": "index"}
+    spec = parse_record(record)
+    assert (spec.model["num_static"], spec.model["num_transient"]) == (1, 8)
+    assert table_rows(spec.data, WHOLE_DATASET) == 1  # the data and the model agree
+    exp = run_experiment(spec, tmp_path, slug="navs")
+    z_s, z_t = exp.method.nets["Z_s"], exp.method.nets["Z_t"]
+    assert z_s.rows == 1 and z_s.seen.all()
+    assert z_t.rows == 8 and z_t.seen.sum() > 1
+    static, transient = item_rows(exp.method, exp.data, range(len(exp.data)))
+    assert static == [0] * 8 and transient == list(range(8))
+    log = exp.fitted.scalars
+    assert log and all(torch.isfinite(torch.tensor(row["rec"])) for row in log)
+
+
+def test_bad_table_keys_are_refused_with_clear_errors() -> None:
+    with pytest.raises(
+        ValueError, match="static_key='dataset' indexes one row.*num_static must be 1"
+    ):
+        NAVSConfig(num_static=4, num_transient=4, static_key="dataset")
+    with pytest.raises(ValueError, match="transient_key must name an item key"):
+        NAVSConfig(num_static=1, num_transient=1, transient_key="")
+    record = tiny_record()
+    record["model"]["static_key"] = "identiy"
+    with pytest.raises(
+        RecordError,
+        match=r"model.num_static: the items of dataset 'shapes' have no key"
+        r" 'identiy'; a latent table can be indexed by one of dataset, shape,",
+    ):
+        parse_record(record)
+    record["model"] |= {"static_key": "dataset", "num_static": 3}
+    with pytest.raises(RecordError, match="num_static must be 1"):
+        parse_record(record)
+
+
+def test_without_normalisation_scaling_r_meets_the_triplet_condition() -> None:
+    """Issue 13, item 3: the official code compares unsquared distances of a
+    batch-normalised r (BatchNorm1d over the frames, affine=False), where a margin of 2
+    is a fixed scale. Here r = W·GRU(z^(t)) + b is not normalised, and with the paper's
+    squared distances ℓ_triplet(c·r) = max(c²(d_ap − d_an) + α, 0): every triplet whose
+    order is already right is met by growing r, whatever α is. Normalising r over the
+    frames removes the scale, and with it this way out."""
+    torch.manual_seed(0)
+    method = tiny(num_static=1, num_transient=2)
+    r = method.nets["R"](method.nets["Z_t"](torch.tensor([0, 1]))).detach()
+    video, anchor, pos, neg = sample_triplets(2, 6, 1, torch.Generator().manual_seed(0))
+    a, p, n = r[video, anchor], r[video, pos], r[video, neg]
+    ordered = (a - p).pow(2).sum(-1) < (a - n).pow(2).sum(-1)
+    assert ordered.any()
+    a, p, n = a[ordered], p[ordered], n[ordered]
+    margin = 2.0
+    losses = [triplet_loss(c * a, c * p, c * n, margin).item() for c in (1, 10, 1e3)]
+    assert losses[0] > 0 and losses[0] > losses[1] > losses[2] == 0.0
+
+    def normalised(x: torch.Tensor) -> torch.Tensor:  # BatchNorm1d over frames
+        return (x - x.mean(dim=1, keepdim=True)) / (x.std(dim=1, keepdim=True) + 1e-5)
+
+    scaled = [normalised(c * r) for c in (1, 10, 1e3)]
+    kept = [
+        triplet_loss(s[video, anchor], s[video, pos], s[video, neg], margin)
+        for s in scaled
+    ]
+    assert kept[0] > 0 and torch.allclose(torch.stack(kept), kept[0], rtol=1e-3)

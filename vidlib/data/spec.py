@@ -129,13 +129,19 @@ def open_data(config: DataConfig, split: str = "train", seed: int = 0) -> Datase
     )
 
 
+#: the latent-table key of one row for the whole dataset (NAVS on Chair-CAD and Golf:
+#: one static latent for the training set); the model's ``WHOLE_DATASET`` is the same
+WHOLE_DATASET = "dataset"
+
+
 def table_rows(config: DataConfig, key: str) -> int:
     """How many values the item key ``key`` of the training data of ``config`` takes:
     the rows of a latent table indexed by it (``index``: one per training video;
-    a Shapes label: every value of its global list)."""
-    sizes: dict[str, int] = {}
+    a Shapes label: every value of its global list; ``dataset``: 1, one row for the
+    whole dataset, on any dataset)."""
+    sizes: dict[str, int] = {WHOLE_DATASET: 1}
     if config.dataset in EMBEDDED:
-        sizes = {f: len(label_names(f)) for f in FACTORS}
+        sizes |= {f: len(label_names(f)) for f in FACTORS}
     if config.dataset == "shapes":
         sizes["index"] = config.size
     elif config.dataset == "shapes-cells":
@@ -146,11 +152,15 @@ def table_rows(config: DataConfig, key: str) -> int:
             "identity": len(identities),
             "action_row": len(config.actions),
         }
+    if key not in sizes and config.dataset in EMBEDDED:
+        raise ValueError(
+            f"the items of dataset {config.dataset!r} have no key {key!r}; a latent"
+            f" table can be indexed by one of {', '.join(sizes)}"
+        )
     if key not in sizes:
-        known = f" (known: {', '.join(sizes)})" if sizes else ""
         raise ValueError(
             f"the number of values of item key {key!r} of dataset"
-            f" {config.dataset!r} is not known before opening it{known}; give the"
-            " table size explicitly"
+            f" {config.dataset!r} is not known before opening it (known:"
+            f" {', '.join(sizes)}); give the table size explicitly"
         )
     return sizes[key]

@@ -3,8 +3,9 @@ frame interpolation (Fig. 7).
 
 They take any Method with learned latent tables: ``method.latents(static_rows,
 transient_rows)`` returns the codes ``{"z_s": (B, D_s), "z_t": (B, L, D_t)}`` of
-table rows, and ``method.config`` names the item keys that index the two tables
-(``static_key``, ``transient_key``). Videos are generated with every net in eval mode.
+table rows, and ``method.rows(batch)`` the rows a batch of items indexes (by the
+item keys ``static_key`` and ``transient_key`` of ``method.config``). Videos are
+generated with every net in eval mode.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from vidlib.method import Method
 from vidlib.metrics.judges import Judges
@@ -59,10 +60,9 @@ def generate_rows(
 
 def item_rows(method: Method, data: Dataset, indices: Sequence[int]) -> tuple:
     """The static and transient table rows of items ``indices`` of ``data``."""
-    static_key = method.config["static_key"]
-    transient_key = method.config["transient_key"]
-    items = [data[i] for i in indices]
-    return [int(x[static_key]) for x in items], [int(x[transient_key]) for x in items]
+    batch = default_collate([data[i] for i in indices])
+    static, transient = method.rows(batch)
+    return static.tolist(), transient.tolist()
 
 
 def reconstruction(

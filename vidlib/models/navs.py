@@ -18,15 +18,21 @@ fitted to the training videos by regression (Sec. 3.1-3.3):
   its best rank-ρ approximation after every update.
 
 Which latent a video uses is a dataset label: ``static_key`` and ``transient_key`` name
-the item keys that index the two tables (``"index"``: one entry per video; the paper
-uses one static vector per identity and one transient sequence per action on Weizmann,
-and one static vector with per-video transients on Chair-CAD).
+the item keys that index the two tables (``"index"``: one row per video;
+``"dataset"`` (:data:`WHOLE_DATASET`): one row for the whole dataset). The paper's two
+layouts are ``static_key="dataset", transient_key="index"`` (Chair-CAD and Golf: one
+static vector for the training set, a transient sequence per video) and
+``static_key="identity", transient_key="action"`` (Weizmann: nine static vectors, ten
+transient sequences).
 
 Where the official code (abhishekaich27/Navsynth @a652f7a; reference §3) differs, this
-module follows the paper: a latent per table entry instead of one shared content code,
-a GRU unrolled over the L frames instead of L independent one-step GRUs, transient and
-static dimensions kept apart (no reshape that mixes frames), one Adam state for the
-whole run instead of optimisers re-created for every video, and checkpoints that save.
+module follows the paper: a GRU unrolled over the L frames instead of L independent
+one-step GRUs, transient and static dimensions kept apart (no reshape that mixes
+frames), one Adam state for the whole run instead of optimisers re-created for every
+video, and checkpoints that save. Its one shared content code is the paper's Chair-CAD
+layout (``static_key="dataset"``), not a departure from the paper. The triplet loss
+and the optimiser differ from the official code; the chapter's Deviations list says
+how (negatives, mining, distances, normalisation of r, Adam β1).
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ from vidlib.nn import ImageGenerator
 
 OUTPUTS = ("tanh", "linear")
 
+#: the key value that indexes one row for the whole dataset (the paper's single static
+#: latent on Chair-CAD and Golf); ``vidlib.data.spec.table_rows`` sizes it as 1 row
+WHOLE_DATASET = "dataset"
+
 
 @dataclass(frozen=True)
 class NAVSConfig:
@@ -63,7 +73,7 @@ class NAVSConfig:
 
     num_static: int = 0  # rows of the static table (videos, identities, ...)
     num_transient: int = 0  # rows of the transient table
-    static_key: str = "index"  # item key indexing the static table
+    static_key: str = "index"  # item key indexing the static table ("dataset": 1 row)
     transient_key: str = "index"  # item key indexing the transient table
     dim_z_static: int = 56  # D_s
     dim_z_transient: int = 200  # D_t
@@ -96,6 +106,20 @@ class NAVSConfig:
                 raise ValueError(
                     f"{name} must be >= 1, got {getattr(self, name)} (a record may"
                     " leave it at 0: the data then sizes the table)"
+                )
+        for size, key in self.ROWS_FROM_DATA.items():
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value:
+                raise ValueError(
+                    f"{key} must name an item key of the data (e.g. 'index': one row"
+                    f" per video) or be {WHOLE_DATASET!r} (one row for the whole"
+                    f" dataset); got {value!r}"
+                )
+            if value == WHOLE_DATASET and getattr(self, size) != 1:
+                raise ValueError(
+                    f"{key}={WHOLE_DATASET!r} indexes one row for the whole dataset,"
+                    f" so {size} must be 1 (or 0 in a record), got"
+                    f" {getattr(self, size)}"
                 )
         positive = ("dim_z_static", "dim_z_transient", "rnn_hidden", "frames", "ngf")
         for name in (*positive, "pyramid_levels"):
@@ -323,6 +347,10 @@ class NAVS(SamplesFromG):
         ]
         return self.latents(*picks)
 
+    def rows(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The static and transient table rows of a batch, from its items' keys."""
+        return _key(batch, self.cfg.static_key), _key(batch, self.cfg.transient_key)
+
     # --- training -----------------------------------------------------------------
     def loss_terms(
         self, batch: dict, *, fit_generator: bool
@@ -335,8 +363,9 @@ class NAVS(SamplesFromG):
         """
         cfg, nets = self.cfg, self.nets
         real = batch["video"]
-        z_s = nets["Z_s"](_key(batch, cfg.static_key))
-        r = nets["R"](nets["Z_t"](_key(batch, cfg.transient_key)))
+        static_rows, transient_rows = self.rows(batch)
+        z_s = nets["Z_s"](static_rows)
+        r = nets["R"](nets["Z_t"](transient_rows))
         if fit_generator:
             z_s, r = z_s.detach(), r.detach()
         fake = self.render(z_s, r)
@@ -386,8 +415,7 @@ class NAVS(SamplesFromG):
                 opt.step()
         finally:
             nets["G"].requires_grad_(True)
-        for name, key in (("Z_s", cfg.static_key), ("Z_t", cfg.transient_key)):
-            index = _key(batch, key)
+        for name, index in zip(("Z_s", "Z_t"), self.rows(batch), strict=True):
             nets[name].seen[index] = True
             if cfg.optimise_latents:
                 nets[name].project_(index, cfg.rank if name == "Z_t" else 0)
@@ -400,10 +428,13 @@ class NAVS(SamplesFromG):
 
 
 def _key(batch: dict, key: str) -> torch.Tensor:
+    if key == WHOLE_DATASET:
+        return torch.zeros(len(batch["video"]), dtype=torch.long)
     if key not in batch:
         raise KeyError(
             f"the batch has no key {key!r} to index a latent table; it has "
-            f"{sorted(batch)}"
+            f"{sorted(batch)} (or use {WHOLE_DATASET!r}: one row for the whole"
+            " dataset)"
         )
     return torch.as_tensor(batch[key]).long()
 
