@@ -1,6 +1,6 @@
-"""G3AN: exact paper-size parameter counts, spectral norm, the per-clip D_I frame,
-the three streams and their fusion, ablation switches, the conditional variant,
-updates and bad configurations."""
+"""G3AN: exact paper-size parameter counts, spectral norm, the official weight init,
+the per-clip D_I frame, the three streams and their fusion, ablation switches, the
+conditional variant, updates and bad configurations."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from einops import repeat
 from torch.nn.utils import parametrize
 
+import vidlib.models.g3an as g3an_module
 from vidlib.models.g3an import (
     G3AN,
     G3ANConfig,
@@ -117,6 +118,105 @@ def test_spectral_norm_is_on_every_conv_when_on_and_absent_when_off(kind: str) -
         for name in ("D_V", "D_I")
         for conv in convs(g_only.nets[name]).values()
     )
+
+
+def mid_size(**overrides) -> G3AN:
+    """A real 32×32×8 model wide enough for weight statistics (default init)."""
+    base = dict(
+        frames=8,
+        resolution=32,
+        temporal_upsamples=0,
+        ngf=16,
+        ndf=16,
+        fsa_position=1,
+        video_discriminator="2+1d",
+        video_temporal_padding=1,
+    )
+    torch.manual_seed(0)
+    return G3AN(G3ANConfig(**{**base, **overrides}))
+
+
+def raw_weight(conv: torch.nn.Module) -> torch.Tensor:
+    """The weight as drawn at init: under spectral norm, the unnormalised one."""
+    if parametrize.is_parametrized(conv, "weight"):
+        return conv.parametrizations.weight.original
+    return conv.weight
+
+
+def assert_normal(values: torch.Tensor, mean: float, std: float, what: str) -> None:
+    """Sample mean and std of ``values`` match N(mean, std) (within 5 standard errors
+    of the mean, 15 % of the std)."""
+    n = values.numel()
+    assert n >= 100, what
+    assert abs(values.mean().item() - mean) < 5 * std / n**0.5, (what, values.mean())
+    assert values.std().item() == pytest.approx(std, rel=0.15), (what, values.std())
+
+
+@pytest.mark.parametrize("sn", [True, False])
+def test_official_init_is_the_default(sn: bool) -> None:
+    """The official code's init (reference §1.3): every non-transposed conv of D_V and
+    D_I and of G (to-RGB, F-SA's q, k, v) ~ N(0, 0.02), each conv on its own; G's BN
+    γ ~ N(1, 0.02), β = 0; G's transposed convs and all biases keep PyTorch's init,
+    so they are exactly those of a construction without the init under the same
+    seed."""
+    assert G3ANConfig().init == "official"
+    method = mid_size(spectral_norm_g=sn, spectral_norm_d=sn)
+    g = method.nets["G"]
+    drawn = {"G": [g.to_rgb, *[m for sa in g.fsa for m in (sa.query, sa.key)]]}
+    drawn["G"] += [sa.value for sa in g.fsa]
+    for name in ("D_V", "D_I"):
+        drawn[name] = [
+            c
+            for c in convs(method.nets[name]).values()
+            if raw_weight(c).numel() >= 100  # the 1-channel heads are too small
+        ]
+        assert len(drawn[name]) >= 4, name
+    for name, modules in drawn.items():
+        for i, conv in enumerate(modules):
+            assert_normal(raw_weight(conv).detach().flatten(), 0.0, 0.02, (name, i))
+    bns = [
+        m for m in g.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    gammas = torch.cat([bn.weight.detach() for bn in bns])
+    assert_normal(gammas, 1.0, 0.02, "G's BN γ")
+    assert all((bn.bias == 0).all() for bn in bns)
+
+    def no_init(net: torch.nn.Module) -> torch.nn.Module:
+        return net
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(g3an_module, "normal_init", no_init)
+        plain = mid_size(spectral_norm_g=sn, spectral_norm_d=sn).nets["G"]
+    kept = [
+        (name, c)
+        for name, c in convs(plain).items()
+        if isinstance(c, torch.nn.modules.conv._ConvTransposeNd)
+    ]
+    assert kept
+    g_convs = convs(g)
+    for name, conv in kept:
+        assert torch.equal(raw_weight(g_convs[name]), raw_weight(conv)), name
+        assert torch.equal(g_convs[name].bias, conv.bias), name
+
+
+def test_torch_init_is_a_plain_construction() -> None:
+    """``init="torch"`` gives, under the same seed, exactly the weights of a
+    construction without the official init (what the cpu profile was tuned with)."""
+    method = mid_size(init="torch")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(g3an_module, "normal_init", lambda net: net)
+        plain = mid_size()
+    for name, net in plain.nets.items():
+        ours = method.nets[name].state_dict()
+        assert ours.keys() == net.state_dict().keys()
+        for key, value in net.state_dict().items():
+            assert torch.equal(ours[key], value), (name, key)
+    bns = [m for m in method.nets["G"].modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    assert bns and all((bn.weight == 1).all() for bn in bns)
+    with pytest.raises(
+        ValueError, match=r"init must be one of \('official', 'torch'\)"
+    ):
+        G3ANConfig(init="xavier")
 
 
 def test_image_discriminator_draws_a_frame_per_clip() -> None:

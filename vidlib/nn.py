@@ -1,7 +1,7 @@
 """Shared network blocks: factorised transposed spatio-temporal convolutions,
-factorised spatio-temporal self-attention (F-SA), spectral norm and EMA helpers, the
-DCGAN image generator G_I and the frame sampler S_1 of MoCoGAN (which G3AN and NAVS
-reuse).
+factorised spatio-temporal self-attention (F-SA), spectral norm, weight-init and EMA
+helpers, the DCGAN image generator G_I and the frame sampler S_1 of MoCoGAN (which
+G3AN and NAVS reuse).
 
 Video features are ``(B, C, T, H, W)``. A transposed convolution over time and space
 is written with its temporal and spatial parts apart (kernel ``k_t``/``k_s``, stride
@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from einops import rearrange
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from vidlib.losses import GAN_LOSSES
@@ -35,6 +36,41 @@ CONV_TYPES: tuple[str, ...] = ("1+2d", "2+1d", "3d")
 def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     """``module`` with spectral normalisation of its weight when ``enabled``."""
     return spectral_norm(module) if enabled else module
+
+
+WEIGHT_INITS: tuple[str, ...] = ("official", "torch")
+
+
+@torch.no_grad()
+def normal_init(
+    net: nn.Module,
+    convs: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d),
+    std: float = 0.02,
+) -> nn.Module:
+    """The DCGAN-style init of official GAN code, in place; returns ``net``.
+
+    The weight of every module of ``net`` that is an instance of one of ``convs``
+    ~ N(0, ``std``) (biases keep PyTorch's init; transposed convs are not instances of
+    ``nn.Conv*d`` and keep theirs unless listed), and every BatchNorm has
+    γ ~ N(1, ``std``), β = 0. A spectrally normalised conv gets the draw in its
+    unnormalised weight, and its power iteration is rerun (15 steps, as at
+    construction), so σ is estimated for the new weight.
+    """
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+            nn.init.normal_(module.weight, 1.0, std)
+            nn.init.zeros_(module.bias)
+        if not isinstance(module, convs):
+            continue
+        if parametrize.is_parametrized(module, "weight"):
+            weights = module.parametrizations.weight
+            nn.init.normal_(weights.original, 0.0, std)
+            for p in weights:
+                if hasattr(p, "_power_method"):  # torch's spectral norm
+                    p._power_method(p._reshape_weight_to_matrix(weights.original), 15)
+        else:
+            nn.init.normal_(module.weight, 0.0, std)
+    return net
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,12 @@ what this module does:
   gets its own random frame, as Sec. 4.1 says.
 * Where the paper is silent we follow the official code: spectral norm on every G
   and D conv (``spectral_norm_g``/``_d``), BN + ReLU after every G conv, the G update
-  reusing the clips of the D update, widths 512-512-256-128-64 at ``ngf=64``.
+  reusing the clips of the D update, widths 512-512-256-128-64 at ``ngf=64``, and its
+  weight init (``init="official"``, :func:`vidlib.nn.normal_init`): every
+  (non-transposed) conv of D_V, D_I and G, i.e. to-RGB and F-SA's q, k, v, gets
+  weights ~ N(0, 0.02), and every BN of G γ ~ N(1, 0.02), β = 0; G's transposed convs
+  and all biases keep PyTorch's init, as there. ``init="torch"`` keeps PyTorch's init
+  everywhere (the cpu profile, whose recipe was tuned with it).
 
 The conditional variant (Sec. 4.3.2) concatenates a one-hot category to ``z_m`` at the
 input of G_T only. The paper does not say how D sees the category; here D_V gets an
@@ -57,12 +62,14 @@ from vidlib.losses import (
 from vidlib.method import SamplesFromG
 from vidlib.nn import (
     CONV_TYPES,
+    WEIGHT_INITS,
     FactorisedSelfAttention,
     Transposed,
     check_gan_config,
     ema_update,
     matched_width,
     maybe_sn,
+    normal_init,
     sample_frames,
     transposed_video_conv,
     video_discriminator_frames,
@@ -103,6 +110,7 @@ class G3ANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     ema_decay: float = 0.0  # EMA of G for sampling; 0 = off (paper)
+    init: str = "official"  # "official": N(0, 0.02) convs, BN γ ~ N(1, 0.02); "torch"
 
     @property
     def levels(self) -> int:
@@ -134,6 +142,8 @@ class G3ANConfig:
             )
         if self.conv not in CONV_TYPES:
             raise ValueError(f"conv must be one of {CONV_TYPES}, got {self.conv!r}")
+        if self.init not in WEIGHT_INITS:
+            raise ValueError(f"init must be one of {WEIGHT_INITS}, got {self.init!r}")
         if self.video_discriminator not in VIDEO_DISCRIMINATORS:
             raise ValueError(
                 f"video_discriminator must be one of {VIDEO_DISCRIMINATORS}, "
@@ -246,6 +256,8 @@ class G3ANGenerator(nn.Module):
                 self.fsa = FactorisedSelfAttention(v_in, cfg.spectral_norm_g)
         self.levels = nn.ModuleList(levels)
         self.to_rgb = nn.Conv3d(v_in, cfg.channels, (1, 3, 3), padding=(0, 1, 1))
+        if cfg.init == "official":  # convs (to-RGB, F-SA) and BN; not the ConvTs
+            normal_init(self)
 
     def forward(
         self,
@@ -298,6 +310,8 @@ class ImageDiscriminator(nn.Module):
             layers += [maybe_sn(nn.Conv2d(c_in, c_out, 4, 2, 1), sn), _lrelu()]
         layers.append(maybe_sn(nn.Conv2d(widths[-1], 1, 4), sn))
         self.net = nn.Sequential(*layers)
+        if cfg.init == "official":
+            normal_init(self)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images ``(N, C, H, W)`` → logits ``(N,)``."""
@@ -347,6 +361,8 @@ class VideoDiscriminator(nn.Module):
                 maybe_sn(nn.Conv3d(last, outputs, (k_t, 1, 1)), sn),
             ]
         self.net = nn.Sequential(*layers)
+        if cfg.init == "official":
+            normal_init(self)
 
     def forward(self, videos: torch.Tensor) -> torch.Tensor:
         """Videos ``(B, C, T, H, W)`` → ``(B, 1 + K)``: the GAN logit, then categories.
