@@ -328,6 +328,18 @@ def test_a_missing_needed_run_says_how_to_make_it(tmp_path, fake_papermill):
     assert order == fake_papermill == ["mocogan", "g3an"]
 
 
+def test_a_chapter_is_not_needed_at_a_profile_it_does_not_have(notebooks):
+    chapter(notebooks, "mocogan")  # smoke only: no notebooks/params/mocogan.cpu.yaml
+    chapter(notebooks, "toy", ("mocogan",))
+    job = prep(notebooks, "cpu")  # toy.cpu.yaml exists: mocogan is not needed there
+    assert job.slug == "toy"
+    (notebooks / "params" / "mocogan.cpu.yaml").write_text(
+        "model: {name: mocogan}\ntrain: {steps: 1, batch_size: 1}\n"
+    )
+    with pytest.raises(MissingRun, match="toy needs the mocogan run at profile 'cpu'"):
+        prep(notebooks, "cpu")
+
+
 def test_run_all_reruns_exactly_the_chapters_that_need_a_retrained_run(
     tmp_path, fake_papermill
 ):

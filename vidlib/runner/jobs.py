@@ -28,7 +28,7 @@ from vidlib.runner.errors import RunFailed, show
 from vidlib.runner.grids import grid_file, grid_inputs
 from vidlib.runner.notebooks import Notebook, notebooks_folder, read_notebook
 from vidlib.runner.order import needed_runs, needs_of
-from vidlib.runner.params import Params, resolve
+from vidlib.runner.params import Params, has_profile, resolve
 
 
 @dataclass
@@ -74,7 +74,11 @@ def prepare(
     notebook = read_notebook(slug, folder)
     params = resolve(notebook, profile, overrides, folder=folder)
     root = cache.out_root(out_root)
-    needs = [n for n in needs_of(slug, folder) if n not in pending]
+    needs = [
+        need
+        for need in needs_of(slug, folder)
+        if need not in pending and has_profile(need, profile, folder)
+    ]
     needed = needed_runs(slug, needs, profile, root)
     run_dir = root / profile / slug
     sources = [notebook.source.read_bytes()]

@@ -81,6 +81,13 @@ def params_file(slug: str, profile: str, folder: Path) -> Path:
     return folder / "params" / f"{slug}.{profile}.yaml"
 
 
+def has_profile(slug: str, profile: str, folder: Path) -> bool:
+    """Whether chapter ``slug`` runs at ``profile`` (smoke always; others with a
+    params file). A chapter is not needed at a profile it does not have: G3AN's
+    paper profile reads no MoCoGAN run, as MoCoGAN has no paper profile."""
+    return profile == "smoke" or params_file(slug, profile, folder).is_file()
+
+
 def read_yaml(
     path: Path, expected: str = "a YAML mapping of parameter: value"
 ) -> dict[str, Any]:
