@@ -3,6 +3,7 @@ a finished run loaded back."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,75 @@ def test_linear_output_has_no_tanh_and_samples_stay_in_range() -> None:
             p.mul_(50)  # outputs far outside [-1, 1] before the clamp
         videos = method.generate(method.codes(2, torch.Generator().manual_seed(0)))
     assert videos.abs().max() <= 1 and (videos.abs() == 1).any()
+
+
+def same_triplets_for_every_video(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``sample_triplets`` draw one fixed set of triplets and give it to every
+    video of the batch: the random draws then do not depend on the batch size."""
+    import vidlib.models.navs as navs
+
+    original = navs.sample_triplets
+
+    def fixed(batch, frames, window, gen=None):
+        seeded = torch.Generator().manual_seed(0)
+        _, anchor, pos, neg = original(1, frames, window, seeded)
+        video = torch.arange(batch).repeat_interleave(len(anchor))
+        return video, anchor.repeat(batch), pos.repeat(batch), neg.repeat(batch)
+
+    monkeypatch.setattr(navs, "sample_triplets", fixed)
+
+
+def test_a_latent_step_does_not_depend_on_the_batch_size(monkeypatch) -> None:
+    """Eq. (3.2) is SGD on each video's own loss (the official code: one video per
+    step), so a latent row moves as far in a batch of 8 as alone. The networks are
+    frozen here (lr_net = 0, G's BatchNorm on its running statistics), so that the
+    other 7 videos cannot reach video 0's latents through γ's stage-1 step or through
+    batch statistics; only the latent rate is left to differ."""
+    same_triplets_for_every_video(monkeypatch)
+    torch.manual_seed(0)
+    start = {n: tiny().nets[n].weight.detach().clone() for n in ("Z_s", "Z_t")}
+
+    def row_steps(indices: list[int]) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        method = tiny(lr_net=0.0)
+        method.nets["G"].eval()
+        torch.manual_seed(1)  # ℓ_static's random frames: batch 1's is a prefix of 8's
+        method.train_step(batch_of(indices), 0)
+        return {n: method.nets[n].weight[0] - start[n][0] for n in start}
+
+    alone, shared = row_steps([0]), row_steps([0, 1, 2, 3, 4, 5, 6, 7])
+    for name in ("Z_s", "Z_t"):
+        assert alone[name].abs().max() > 1e-3  # the row moved
+        torch.testing.assert_close(shared[name], alone[name], rtol=1e-4, atol=1e-6)
+
+
+def test_the_networks_keep_the_batch_mean(monkeypatch) -> None:
+    """γ's and θ's gradients in ``train_step`` are those of Eq. (6) averaged over the
+    batch (only the latents' step is per video): recomputed on a copy taken before
+    the step, G's after stage 1 and R's in stage 2 (on G after its step)."""
+    same_triplets_for_every_video(monkeypatch)
+    batch = batch_of([0, 1, 2, 3, 4, 5, 6, 7])
+    torch.manual_seed(0)
+    method = tiny()
+    before = copy.deepcopy(method)
+    torch.manual_seed(1)
+    method.train_step(batch, 0)
+    nets = method.nets
+
+    torch.manual_seed(1)  # train_step's random frames, stage 1 then stage 2
+    g = list(before.nets["G"].parameters())
+    mean = before.objective(before.loss_terms(batch, fit_generator=True))
+    for p, want in zip(
+        nets["G"].parameters(), torch.autograd.grad(mean, g), strict=True
+    ):
+        torch.testing.assert_close(p.grad, want)
+    before.nets["G"].load_state_dict(nets["G"].state_dict())
+    r = list(before.nets["R"].parameters())
+    mean = before.objective(before.loss_terms(batch, fit_generator=False))
+    for p, want in zip(
+        nets["R"].parameters(), torch.autograd.grad(mean, r), strict=True
+    ):
+        torch.testing.assert_close(p.grad, want)
 
 
 def test_minus_z_keeps_the_random_latents() -> None:

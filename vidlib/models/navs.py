@@ -92,7 +92,9 @@ class NAVSConfig:
     pyramid_size: int = 5
     pyramid_sigma: float = 2.0
     lr_net: float = 6.25e-5  # Adam on G and R (official: 1e-3 · 16/256)
-    lr_latent: float = 12.5  # SGD on the latents (official: 200 · 16/256)
+    # SGD on the latents, per video: a row's step is its own video's gradient at any
+    # batch size (official: 200 · 16/256, with one 16-frame video per step)
+    lr_latent: float = 12.5
     beta1: float = 0.5
     beta2: float = 0.999
     init_std_static: float = 1.0  # σ of the Gaussian the static latents start from
@@ -397,7 +399,9 @@ class NAVS(SamplesFromG):
 
     def train_step(self, batch: dict, step: int) -> dict[str, float]:
         """Eq. (3): stage 1 updates γ, stage 2 updates ``Z_V`` and θ (γ fixed); then
-        the touched latent rows are projected (rank ρ, unit ball)."""
+        the touched latent rows are projected (rank ρ, unit ball). γ and θ step on the
+        batch mean of Eq. (6); each latent row on its own video's loss (the per-video
+        sum), so its step does not shrink as the batch grows."""
         cfg, nets, opts = self.cfg, self.nets, self.opts
         stage1 = self.loss_terms(batch, fit_generator=True)
         opts["G"].zero_grad(set_to_none=True)
@@ -411,6 +415,8 @@ class NAVS(SamplesFromG):
             for opt in second:
                 opt.zero_grad(set_to_none=True)
             self.objective(stage2).backward()
+            if "Z" in opts:
+                per_video_latent_gradients_(opts["Z"], len(batch["video"]))
             for opt in second:
                 opt.step()
         finally:
@@ -425,6 +431,24 @@ class NAVS(SamplesFromG):
             "triplet": stage2["triplet"].item(),
             "rec_before_g": stage1["rec"].item(),
         }
+
+
+@torch.no_grad()
+def per_video_latent_gradients_(latent_opt: torch.optim.Optimizer, batch: int) -> None:
+    """Turn the latents' gradients of the batch mean into those of the per-video sum.
+
+    Eq. (3.2) minimises each video's own loss ``ℓ(V_j, ·)`` over its latents ``Z_{V_j}``
+    (the official code takes one video per step). The objective here is the mean over
+    the B videos of a batch, so a row's gradient is 1/B of its video's; multiplying by
+    B gives ``∂ Σ_j ℓ(V_j, ·)``, and an SGD step at ``lr_latent`` moves a row as far as
+    its video alone would, at any batch size (a row shared by several videos of the
+    batch gets the sum of their gradients). θ and γ keep the batch mean (Adam's step
+    does not depend on the gradient's scale, up to its ε).
+    """
+    for group in latent_opt.param_groups:
+        for p in group["params"]:
+            if p.grad is not None:
+                p.grad.mul_(batch)
 
 
 def _key(batch: dict, key: str) -> torch.Tensor:
