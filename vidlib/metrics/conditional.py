@@ -40,21 +40,23 @@ def conditional_accuracy(
     n: int,
     seed: int,
     factor: str = "action",
+    category_key: str = "category",
 ) -> dict[str, Any]:
     """The metric entry ``{"value", "protocol", "n", "chance", "better"}`` (see the
-    module docstring); ``method.codes`` must hold a ``"category"`` code."""
+    module docstring); ``method.codes`` must hold an integer ``category_key`` code
+    (G3AN: ``"category"``, MoCoGAN: ``"z_A"``)."""
     if not categories:
         raise ValueError("conditional_accuracy: categories is empty")
     codes = method.codes(n, torch.Generator().manual_seed(seed))
-    if "category" not in codes:
+    if category_key not in codes:
         raise ValueError(
-            f"conditional_accuracy: {type(method).__name__}.codes() has no 'category'"
-            f" code (codes: {sorted(codes)}); is the model conditional?"
+            f"conditional_accuracy: {type(method).__name__}.codes() has no "
+            f"{category_key!r} code (codes: {sorted(codes)}); is the model conditional?"
         )
     used = torch.tensor(list(categories))
-    asked = used[codes["category"].cpu() % len(used)]
+    asked = used[codes[category_key].cpu() % len(used)]
     with eval_mode(method):
-        videos = method.generate({**codes, "category": asked})
+        videos = method.generate({**codes, category_key: asked})
     judged = judges.predict(videos)[factor].cpu()
     return {
         "value": (judged == asked).float().mean().item(),
