@@ -96,6 +96,7 @@ def test_category_swap_a_category_that_sets_the_shape_is_caught() -> None:
     assert entry["agreement_shape"] == 0.0 and entry["all_kept_shape"] == 0.0
     assert entry["kappa_color"] == pytest.approx(1.0)
     assert entry["value"] == pytest.approx(0.0)
+    assert entry["values_seen_shape"] == 2 and entry["values_seen_color"] == 2
 
 
 def test_category_swap_reads_the_named_category_code() -> None:

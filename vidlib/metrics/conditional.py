@@ -122,7 +122,8 @@ def category_swap_scores(
     category decides the appearance as much as the other codes. ``value`` is their
     mean; ``agreement_<factor>`` is the share of category pairs of one draw whose
     judged factor agrees, ``all_kept_<factor>`` the share of draws whose factor is the
-    same under every category.
+    same under every category, ``values_seen_<factor>`` how many values were judged
+    (with one, kappa is 0 by convention and says nothing: read ``all_kept``).
     """
     if len(categories) < 2:
         raise ValueError("category_swap_scores needs at least two categories")
@@ -145,6 +146,7 @@ def category_swap_scores(
         kappas[f] = stats["kappa"]
         entry[f"kappa_{f}"] = stats["kappa"]
         entry[f"agreement_{f}"] = stats["agreement"]
+        entry[f"values_seen_{f}"] = int(table.unique().numel())
         entry[f"all_kept_{f}"] = (
             (table == table[:, :1]).all(dim=1).float().mean().item()
         )
@@ -153,7 +155,7 @@ def category_swap_scores(
         "protocol": CATEGORY_SWAP_PROTOCOL.format(factors=", ".join(factors), n=n),
         **entry,
         "n": n,
-        "categories": list(categories),
+        "categories": " ".join(map(str, categories)),
         "seed": seed,
         "judges": judges.protocol,
         "better": "higher",
