@@ -66,3 +66,18 @@ def test_a_method_without_a_category_code_is_refused() -> None:
 
     with pytest.raises(ValueError, match="Unconditional.codes\\(\\) has no 'category'"):
         conditional_accuracy(Unconditional(), Judges(), [0], n=4, seed=0)
+
+
+def test_the_category_code_can_have_another_name() -> None:
+    class NamedZA(Conditional):  # MoCoGAN's categorical code is "z_A"
+        def codes(self, n, gen):
+            codes = super().codes(n, gen)
+            return {"z": codes["z"], "z_A": codes["category"]}
+
+        def generate(self, codes):
+            return super().generate({"category": codes["z_A"]})
+
+    entry = conditional_accuracy(NamedZA(), Judges(), [1, 3], 32, 0, category_key="z_A")
+    assert entry["value"] == 1.0
+    with pytest.raises(ValueError, match="has no 'category'"):
+        conditional_accuracy(NamedZA(), Judges(), [1, 3], n=32, seed=0)
