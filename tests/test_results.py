@@ -118,6 +118,7 @@ def test_record_summary_names_profile_seed_and_params_file():
     text = res.record_summary(record, "cpu", "mocogan").data
     first = text.splitlines()[0]
     assert "profile `cpu`" in first and "seed 3" in first
+    assert '<a href="../../params/mocogan.cpu.yaml">' in first
     assert "notebooks/params/mocogan.cpu.yaml" in first
     assert "<details>" in text and "steps: 2" in text
     smoke = res.record_summary(record, "smoke", "mocogan").data

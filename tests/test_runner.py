@@ -17,7 +17,7 @@ import papermill
 import pytest
 
 from vidlib import runner
-from vidlib.results import grid_results, grid_table, write_results
+from vidlib.results import ROOT, grid_results, grid_table, write_results
 from vidlib.runner import build as book_build
 from vidlib.runner.cli import main
 from vidlib.runner.errors import MissingRun, RunFailed, RunnerError
@@ -530,6 +530,17 @@ def test_staging_removes_the_parameters_cells():
         ["remove-cell", "parameters"],
         [],
     ]
+
+
+def test_staging_copies_the_params_files_for_the_record_links(tmp_path):
+    target = book_build.stage_params(tmp_path)
+    names = sorted(p.name for p in target.iterdir())
+    assert "mocogan.cpu.yaml" in names and names == sorted(
+        p.name for p in (ROOT / "notebooks" / "params").glob("*.yaml")
+    )
+    assert (target / "mocogan.cpu.yaml").read_bytes() == (
+        ROOT / "notebooks" / "params" / "mocogan.cpu.yaml"
+    ).read_bytes()
 
 
 def test_cli_help(capsys):

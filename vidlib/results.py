@@ -326,8 +326,10 @@ def record_summary(
 
     values = record.as_dict() if hasattr(record, "as_dict") else dict(record)
     params = f"notebooks/params/{slug}.{profile}.yaml"
+    # the built book has the params files at its root (vidlib.runner.build), two
+    # levels above book/generated/<slug>.html
     source = (
-        f"`{params}`"
+        f'<a href="../../params/{slug}.{profile}.yaml"><code>{params}</code></a>'
         if profile != "smoke"
         else f"the parameters cell of `notebooks/{slug}.md`"
     )

@@ -23,6 +23,8 @@ from vidlib.runner.errors import RunFailed, RunnerError, show
 from vidlib.runner.params import check_profile
 
 HIDDEN = ("parameters", "injected-parameters")  # cell tags the book removes
+#: staged beside the notebooks, copied to the HTML root (``html_extra_path``)
+PARAMS_EXTRA = "extra"
 
 
 def toc_slugs(toc: Path | None = None) -> list[str]:
@@ -50,6 +52,17 @@ def stage(notebook: dict[str, Any]) -> dict[str, Any]:
     return notebook
 
 
+def stage_params(folder: Path) -> Path:
+    """Copy ``notebooks/params/*.yaml`` to ``<folder>/params``: ``_config.yml`` lists
+    ``folder`` in ``html_extra_path``, so the HTML has ``params/<file>`` at its root
+    and each chapter's run record links the file that set it."""
+    target = folder / "params"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted((ROOT / "notebooks" / "params").glob("*.yaml")):
+        shutil.copy2(path, target / path.name)
+    return target
+
+
 def build(
     profile: str, *, out: Path | None = None, out_root: Path | None = None
 ) -> Path:
@@ -73,6 +86,7 @@ def build(
     for slug, src in sources.items():
         notebook = stage(json.loads(src.read_text()))
         (staged / f"{slug}.ipynb").write_text(json.dumps(notebook, indent=1) + "\n")
+    stage_params(staged / PARAMS_EXTRA)
     vendor_mathjax()
     out = Path(out or ROOT).resolve()
     jb = Path(sys.executable).with_name("jupyter-book")
