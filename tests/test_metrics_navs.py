@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_navs import SHAPES, tiny  # the same tiny NAVS and Shapes config
 
 from vidlib.data.cells import action_exchange_split
-from vidlib.data.shapes import ShapesConfig, ShapesVideos
+from vidlib.data.shapes import ShapesVideos
 from vidlib.metrics.navs import (
     exchange_accuracy,
     exchange_videos,
@@ -15,16 +16,6 @@ from vidlib.metrics.navs import (
     judge_accuracy,
     linear_path,
     reconstruction,
-)
-from vidlib.models.navs import NAVS, NAVSConfig
-
-SHAPES = ShapesConfig(
-    resolution=16,
-    frames=6,
-    shapes=("circle", "square"),
-    colors=("red", "blue"),
-    backgrounds=("black",),
-    actions=("right", "up"),
 )
 
 
@@ -37,23 +28,6 @@ class ConstantJudges:
     def predict(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
         zeros = torch.zeros(len(videos), dtype=torch.long)
         return {"action": zeros, "shape": zeros}
-
-
-def tiny(num_static: int, num_transient: int, **keys: str) -> NAVS:
-    torch.manual_seed(0)
-    cfg = NAVSConfig(
-        num_static=num_static,
-        num_transient=num_transient,
-        dim_z_static=4,
-        dim_z_transient=5,
-        rnn_hidden=6,
-        frames=6,
-        resolution=16,
-        ngf=4,
-        pyramid_levels=2,
-        **keys,
-    )
-    return NAVS(cfg)
 
 
 def test_linear_path_replaces_frames_three_to_five() -> None:
@@ -79,7 +53,9 @@ def test_judge_accuracy_counts_agreement_with_each_label() -> None:
 def test_exchange_accuracy_scores_the_three_sets() -> None:
     ids = [("circle", "red", "black"), ("square", "blue", "black")]
     train, held = action_exchange_split(SHAPES, ids, ["right", "up"], [(0, 1)])
-    method = tiny(2, 2, static_key="identity", transient_key="action_row")
+    method = tiny(
+        num_static=2, num_transient=2, static_key="identity", transient_key="action_row"
+    )
     scores = exchange_accuracy(method, ConstantJudges(), train, held)
     value = {name: entry["value"] for name, entry in scores.items()}
     # held out: circle/up; training: circle/right, square/right, square/up
@@ -96,7 +72,7 @@ def test_exchange_accuracy_scores_the_three_sets() -> None:
 
 def test_interpolation_keeps_the_frames_before_the_path() -> None:
     data = ShapesVideos(SHAPES, size=4)
-    method = tiny(4, 6, transient_key="action")
+    method = tiny(num_static=4, num_transient=6, transient_key="action")
     learned, between = interpolation(method, data, (0, 1))
     assert all(net.training for net in method.nets.values())  # modes restored
     actions = [data[0]["action"], data[1]["action"]]
@@ -108,7 +84,7 @@ def test_interpolation_keeps_the_frames_before_the_path() -> None:
 
 def test_reconstruction_is_the_mean_error_on_the_unit_scale() -> None:
     data = ShapesVideos(SHAPES, size=4)
-    method = tiny(4, 6, transient_key="action")
+    method = tiny(num_static=4, num_transient=6, transient_key="action")
     real, recon, entry = reconstruction(method, data, n=3)
     assert real.shape == recon.shape == (3, 3, 6, 16, 16)
     actions = [data[i]["action"] for i in range(3)]
