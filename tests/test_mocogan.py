@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vidlib.method import sample
 from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig, MotionGenerator
 
 
@@ -155,3 +156,29 @@ def test_bad_configs_name_the_allowed_values() -> None:
         MoCoGANConfig(loss="wgan")
     with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
         MoCoGANConfig(ema_decay=1.0)
+
+
+def test_sampling_re_estimates_the_ema_generators_batchnorm() -> None:
+    method = small(ema_decay=0.5)
+    batch = {"video": torch.rand(4, 3, 6, 16, 16) * 2 - 1}
+    method.train_step(batch, 0)
+    ema = method.nets["G_ema"]
+    bn = ema.image.net[1]
+    sample(method, 2, seed=0)
+    batches, size, seed = method.calibration
+    gen = torch.Generator().manual_seed(seed)
+    means = []
+    with torch.no_grad():
+        for _ in range(batches):
+            codes = method.codes(size, gen)
+            z_M = ema.motion(codes["eps"])
+            z = torch.cat([codes["z_C"][:, None].expand(-1, z_M.shape[1], -1), z_M], 2)
+            first = ema.image.net[0](z.flatten(0, 1)[:, :, None, None])
+            means.append(first.mean(dim=(0, 2, 3)))
+    assert torch.allclose(bn.running_mean, torch.stack(means).mean(0), atol=1e-5)
+    bn.running_mean.fill_(7.0)
+    sample(method, 2, seed=1)  # weights unchanged: not estimated again
+    assert torch.equal(bn.running_mean, torch.full_like(bn.running_mean, 7.0))
+    method.train_step(batch, 1)  # the average moved: estimated again
+    sample(method, 2, seed=0)
+    assert not torch.equal(bn.running_mean, torch.full_like(bn.running_mean, 7.0))

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from vidlib.nn import (
     AxialSelfAttention,
     FactorisedSelfAttention,
     Transposed,
     ema_update,
+    recalibrate_batchnorm,
     matched_width,
     sample_frames,
     transposed_video_conv,
@@ -110,14 +112,38 @@ def test_unknown_conv_type_names_the_allowed_ones() -> None:
         AxialSelfAttention(8, "depth")
 
 
-def test_ema_update_moves_parameters_and_copies_buffers() -> None:
+def test_ema_update_averages_parameters_and_leaves_bn_statistics() -> None:
     live, ema = nn.BatchNorm1d(2), nn.BatchNorm1d(2)
     with torch.no_grad():
         live.weight.fill_(3.0)
         live.running_mean.fill_(5.0)
     ema_update(ema, live, decay=0.75)
     assert torch.allclose(ema.weight, torch.full((2,), 0.75 * 1 + 0.25 * 3))
-    assert torch.equal(ema.running_mean, live.running_mean)
+    assert torch.equal(ema.running_mean, torch.zeros(2))  # not the live statistics
+
+
+def test_ema_update_copies_spectral_norm_vectors() -> None:
+    live = spectral_norm(nn.Linear(3, 2))
+    ema = spectral_norm(nn.Linear(3, 2))
+    live(torch.randn(4, 3))  # one power iteration moves u
+    ema_update(ema, live, decay=0.5)
+    u = "parametrizations.weight.0._u"
+    assert torch.equal(ema.get_buffer(u), live.get_buffer(u))
+
+
+def test_recalibrate_batchnorm_averages_the_batch_statistics() -> None:
+    net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    net[1].running_mean.fill_(9.0)
+    batches = [torch.randn(5, 3) + i for i in range(3)]
+    calls = iter(batches)
+    recalibrate_batchnorm(net, lambda: net(next(calls)), 3)
+    with torch.no_grad():
+        hidden = [net[0](x) for x in batches]
+    mean = torch.stack([h.mean(0) for h in hidden]).mean(0)
+    var = torch.stack([h.var(0, unbiased=True) for h in hidden]).mean(0)
+    assert torch.allclose(net[1].running_mean, mean, atol=1e-6)
+    assert torch.allclose(net[1].running_var, var, atol=1e-6)
+    assert net[1].momentum == 0.1 and not net.training
 
 
 def test_sample_frames_takes_frames_of_each_clip() -> None:

@@ -23,6 +23,7 @@ from torch import nn
 
 from vidlib import checkpoint as ckpt
 from vidlib.hints import did_you_mean
+from vidlib.nn import recalibrate_batchnorm
 
 #: model name in a record's ``model`` section -> (module, Method class, config class)
 METHODS: dict[str, tuple[str, str, str]] = {
@@ -78,12 +79,36 @@ class SamplesFromG:
         """The generator used for sampling (the EMA copy when enabled)."""
         return self.nets.get("G_ema", self.nets["G"])
 
+    #: BN re-estimation of G_ema: batches of fresh codes, their size, their seed
+    calibration = (8, 32, 0)
+
+    def prepare_sampling(self) -> None:
+        """Re-estimate G_ema's BatchNorm statistics for its averaged weights
+        (:func:`~vidlib.nn.recalibrate_batchnorm`) whenever its weights changed
+        since the last time; codes from a fixed seed, the global RNG untouched."""
+        ema = self.nets.get("G_ema")
+        if ema is None:
+            return
+        versions = tuple(p._version for p in ema.parameters())
+        if getattr(self, "_calibrated", None) == versions:
+            return
+        batches, size, seed = self.calibration
+        gen = torch.Generator().manual_seed(seed)
+        recalibrate_batchnorm(
+            ema, lambda: self._run(ema, self.codes(size, gen)), batches
+        )
+        self._calibrated = versions
+
 
 @contextmanager
 def eval_mode(method: Method) -> Iterator[Method]:
     """Every net of ``method`` in eval mode (BN running statistics, no spectral-norm
-    power iteration), each restored to its own mode afterwards."""
+    power iteration), each restored to its own mode afterwards; first the Method's
+    ``prepare_sampling`` when it has one (G_ema's BatchNorm re-estimation)."""
     was_training = {name: net.training for name, net in method.nets.items()}
+    prepare = getattr(method, "prepare_sampling", None)
+    if prepare is not None:
+        prepare()
     for net in method.nets.values():
         net.eval()
     try:

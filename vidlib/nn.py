@@ -19,6 +19,7 @@ Every convolution is followed by BatchNorm and ReLU, as in the G3 module.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,12 +209,42 @@ class FactorisedSelfAttention(nn.Sequential):
 
 @torch.no_grad()
 def ema_update(ema: nn.Module, live: nn.Module, decay: float) -> None:
-    """Exponential moving average of parameters, ``θ_ema ← decay·θ_ema + (1−decay)·θ``;
-    buffers (BN statistics, SN vectors) are copied."""
+    """Exponential moving average of parameters, ``θ_ema ← decay·θ_ema + (1−decay)·θ``.
+
+    Buffers other than BatchNorm statistics (e.g. spectral-norm vectors) are copied.
+    BatchNorm statistics are not: the live G's running statistics do not fit the
+    averaged weights, so :func:`recalibrate_batchnorm` measures the EMA copy's own.
+    """
     for p_ema, p in zip(ema.parameters(), live.parameters(), strict=True):
         p_ema.lerp_(p, 1 - decay)
-    for b_ema, b in zip(ema.buffers(), live.buffers(), strict=True):
-        b_ema.copy_(b)
+    for (name, b_ema), b in zip(ema.named_buffers(), live.buffers(), strict=True):
+        if name.rpartition(".")[2] not in BATCHNORM_BUFFERS:
+            b_ema.copy_(b)
+
+
+BATCHNORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    net: nn.Module, forward: Callable[[], Any], batches: int
+) -> None:
+    """Set every BatchNorm's running statistics of ``net`` to the exact average of
+    the batch statistics of ``batches`` calls of ``forward()`` (which runs ``net``),
+    as BN re-estimation does for averaged weights. ``net`` ends in eval mode."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calls
+    net.train()
+    try:
+        for _ in range(batches):
+            forward()
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        net.eval()
 
 
 def check_gan_config(cfg: Any, positive: tuple[str, ...]) -> None:
