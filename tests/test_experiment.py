@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 from test_method import tiny_record
+from test_registry import RandomJudges
 
-from vidlib.experiment import compare, run_experiment
+from vidlib.experiment import compare, held_out, run_experiment
 from vidlib.method import eval_mode, load_trained
 from vidlib.metrics.disentanglement import code_effect
+from vidlib.metrics.registry import evaluate
 from vidlib.record import deviations, parse_record
 from vidlib.results import ROOT
 
@@ -55,6 +57,21 @@ def test_metrics_are_measured_in_eval_mode(tmp_path: Path) -> None:
     assert exp.metrics["code_effect_z_C"]["value"] == expected
 
 
+def test_inception_scores_come_with_the_held_out_clips_own(tmp_path: Path) -> None:
+    record = parse_record(tiny_record("mocogan")).replace(
+        {"eval.metrics": ["is_judge"]}
+    )
+    judges = RandomJudges()
+    exp = run_experiment(record, tmp_path, judges=judges)
+    assert {"is_judge_action", "is_judge_color", "is_judge_action_real"} <= set(
+        exp.metrics
+    )
+    real = held_out(record, record.eval.num)
+    expected = evaluate(["is_judge_color"], real, judges=judges)["is_judge_color"]
+    assert exp.metrics["is_judge_color_real"]["value"] == expected["value"]
+    assert exp.metrics["is_judge_color"]["value"] != expected["value"]
+
+
 def test_num_threads_is_set_and_not_hashed(tmp_path: Path) -> None:
     record = parse_record(tiny_record("mocogan"))
     threads = torch.get_num_threads()
@@ -79,6 +96,7 @@ def test_compare_refuses_a_run_on_other_data(tmp_path: Path) -> None:
 RUN = """
 import sys, torch
 from test_method import tiny_record
+from test_registry import RandomJudges
 from vidlib.experiment import run_experiment
 torch.manual_seed(int(sys.argv[2]))  # a different global RNG state in each process
 torch.rand(int(sys.argv[2]))

@@ -13,8 +13,8 @@ from vidlib.nn import (
     FactorisedSelfAttention,
     Transposed,
     ema_update,
-    recalibrate_batchnorm,
     matched_width,
+    recalibrate_batchnorm,
     sample_frames,
     transposed_video_conv,
 )

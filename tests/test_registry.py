@@ -242,3 +242,14 @@ def test_reference_rows_order_with_trained_judges():
         assert values["real_vs_real"] < values["static"], values
     is_action = {row: rows[row]["is_judge_action"]["value"] for row in rows}
     assert is_action["real_vs_real"] > max(is_action["static"], is_action["noise"])
+
+
+def test_is_judge_alone_scores_the_action_and_every_judged_factor(shapes) -> None:
+    _, test = shapes
+    judges = RandomJudges()
+    entries = evaluate(["is_judge"], test, judges=judges)
+    assert sorted(entries) == ["is_judge_action", "is_judge_color"]
+    alone = evaluate(["is_judge_color"], test, judges=judges)["is_judge_color"]
+    assert entries["is_judge_color"]["value"] == alone["value"]
+    with pytest.raises(ValueError, match="'is_judge' needs judges"):
+        evaluate(["is_judge"], test)

@@ -39,7 +39,7 @@ from vidlib.metrics.disentanglement import (
 )
 from vidlib.metrics.judges import Judges
 from vidlib.metrics.motion import MFD_PROTOCOL, mean_frame_difference
-from vidlib.metrics.registry import evaluate
+from vidlib.metrics.registry import evaluate, expand_names
 from vidlib.record import Record, parse_record
 from vidlib.results import write_results
 from vidlib.train import FitResult, fit, seed_everything
@@ -202,6 +202,9 @@ def _evaluate(experiment: Experiment) -> dict[str, dict[str, Any]]:
             name for name in names if name not in OWN_METRICS or name == "fd_judge"
         ]
         metrics |= evaluate(registry, fake, real=real_test, judges=judges, seed=seed)
+        scores = [k for k in expand_names(registry, judges) if k.startswith("is_")]
+        for key, entry in evaluate(scores, real_test, judges=judges, seed=seed).items():
+            metrics[f"{key}_real"] = entry  # the held-out clips' own score
         if "disentanglement" in names:
             metrics |= disentanglement_scores(
                 method, judges, seed=seed + DISENTANGLEMENT_SEED

@@ -11,7 +11,8 @@ float | None, "protocol": str, "n_fake": int, "seed": int, ...}}``. Names:
 ``is_judge_<key>``          Inception Score of the judge's ``<key>`` softmax (``action``
                             or an appearance factor) over ``splits`` splits (a ``std``
                             only when there are more than one); also
-                            ``hyx_judge_<key>`` H(y|x) and ``hy_judge_<key>`` H(y)
+                            ``hyx_judge_<key>`` H(y|x) and ``hy_judge_<key>`` H(y);
+                            ``is_judge`` alone: the action and every judged factor
 ``fcs_navs_ssim``           NAVS frame consistency (SSIM to the first frame)
 ``mcs_navs_<phi>``          NAVS relative motion consistency with φ = ``pixels``,
                             ``judge`` (``Judges.frame_features``) or ``vgg16``
@@ -329,7 +330,7 @@ def _evaluate(names: Sequence[str], run: _Evaluation) -> dict[str, Entry]:
             f"fake must be videos (B, 3, T, H, W), got {tuple(fake.shape)}"
         )
     results: dict[str, Entry] = {}
-    for name in names:
+    for name in expand_names(names, run.judges):
         key, entry = run.entry(name)
         entry.update(n_fake=int(fake.shape[0]), seed=run.seed)
         if real is not None:
@@ -338,6 +339,20 @@ def _evaluate(names: Sequence[str], run: _Evaluation) -> dict[str, Entry]:
             entry.update(value=None, unavailable=f"not finite ({entry['value']})")
         results[key] = entry
     return results
+
+
+def expand_names(names: Sequence[str], judges: Judges | None) -> list[str]:
+    """``names`` with ``is_judge`` replaced by ``is_judge_<key>`` for the action and
+    every factor the judges tell apart."""
+    out: list[str] = []
+    for name in names:
+        if name == "is_judge":
+            if judges is None:
+                raise ValueError("metric 'is_judge' needs judges: pass judges=")
+            out += [f"is_judge_{key}" for key in ("action", *judges.factors)]
+        else:
+            out.append(name)
+    return out
 
 
 def reference_videos(real_test: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:

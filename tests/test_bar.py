@@ -1,0 +1,95 @@
+"""The bar of vidlib.bar, on hand-made metrics entries."""
+
+from __future__ import annotations
+
+from vidlib.bar import bar, bar_rows
+
+P = "judge_shapes32x8_abcdef12"
+
+
+def entry(value: float) -> dict:
+    return {"value": value, "protocol": "test"}
+
+
+def metrics(**overrides: float) -> dict:
+    values = {
+        f"fd_{P}": 240.0,
+        f"fd_{P}_train_vs_test_real": 50.0,
+        "is_judge_action": 3.3,
+        "is_judge_action_real": 4.0,
+        "is_judge_shape": 2.0,
+        "is_judge_shape_real": 2.9,
+        f"appearance_kept_{P}": 0.85,
+        f"action_kept_{P}": 0.79,
+        f"mocogan_fd_{P}": 1000.0,
+        f"mocogan_appearance_kept_{P}": 0.9,
+    }
+    return {k: entry(v) for k, v in (values | overrides).items()}
+
+
+def verdicts(criteria) -> dict[str, bool | None]:
+    return {c.check: c.met for c in criteria}
+
+
+def test_each_check_against_its_threshold() -> None:
+    criteria = bar(metrics())
+    assert verdicts(criteria) == {
+        "judge-feature distance": True,  # 240 <= 5 x 50
+        "judge IS of action, ÷ real clips' IS": True,  # 3.3 / 4 = 0.825
+        "judge IS of shape, ÷ real clips' IS": False,  # 2 / 2.9 = 0.69
+        "appearance kept over a motion swap": True,
+        "action kept over an appearance swap": False,  # 0.79 < 0.8
+    }
+    fd = criteria[0]
+    assert fd.threshold == 250.0 and fd.value == 240.0
+    assert abs(criteria[1].value - 3.3 / 4.0) < 1e-12
+
+
+def test_fd_just_above_the_bar_is_missed() -> None:
+    assert bar(metrics(**{f"fd_{P}": 250.5}))[0].met is False
+
+
+def test_a_compared_models_entries_by_prefix() -> None:
+    criteria = bar(metrics(), prefix="mocogan_")
+    assert criteria[0].value == 1000.0 and criteria[0].met is False
+    by_check = {c.check: c for c in criteria}
+    assert by_check["appearance kept over a motion swap"].value == 0.9
+    # the compared run has no action_kept and no IS: listed as not measured
+    assert by_check["action kept over an appearance swap"].met is None
+    assert by_check["judge IS of action, ÷ real clips' IS"].met is None
+
+
+def test_unmeasured_checks_are_listed() -> None:
+    criteria = bar({}, disentangled=False, conditional=True, exchange=True)
+    assert [c.check for c in criteria] == [
+        "judge-feature distance",
+        "judge IS of action, ÷ real clips' IS",
+        "action judged = requested category",
+        "exchange, unseen cells: action right",
+        "exchange, unseen cells: shape right",
+        "exchange, unseen cells: color right",
+    ]
+    assert all(c.met is None for c in criteria)
+    assert bar_rows(criteria)[0][1] == "not measured"
+
+
+def test_conditional_and_exchange_checks() -> None:
+    m = metrics(
+        **{
+            f"conditional_action_accuracy_{P}": 0.81,
+            "exchange_held_out_cells_NAVS_action_accuracy": 0.9,
+            "exchange_held_out_cells_NAVS_shape_accuracy": 0.5,
+            "exchange_held_out_cells_NAVS_color_accuracy": 0.8,
+        }
+    )
+    found = verdicts(bar(m, conditional=True, exchange=True))
+    assert found["action judged = requested category"] is True
+    assert found["exchange, unseen cells: action right"] is True
+    assert found["exchange, unseen cells: shape right"] is False
+    assert found["exchange, unseen cells: color right"] is True
+    assert bar_rows(bar(m))[0] == [
+        "judge-feature distance",
+        "240",
+        "<= 250 (5 × real floor 50)",
+        "met",
+    ]

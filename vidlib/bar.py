@@ -1,0 +1,159 @@
+"""The bar a trained model of the book is held to on Shapes, read from its metrics.
+
+A model *works* at a profile when, judged by the Shapes judges on generated clips
+against held-out real clips:
+
+* **quality**: the judge-feature Fréchet distance is at most ``FD_MULTIPLE`` times the
+  real-vs-real floor at the same clip count (``fd_judge_…_train_vs_test_real``);
+* **recognisable and diverse**: the judges' Inception Score of the generated clips is
+  at least ``IS_FRACTION`` of the held-out clips' own (``is_judge_<key>_real``), for
+  the action and every varying appearance factor;
+* **disentangled**, where the paper claims it: ``appearance_kept`` and
+  ``action_kept`` of the swap grid are at least ``KEPT``;
+* **conditional**, for models with categories: the action judge agrees with the
+  requested category at least ``CONDITIONAL`` of the time;
+* **NAVS**: on the held-out cells of the action exchange, action, shape and colour
+  are each judged right at least ``EXCHANGE`` of the time.
+
+:func:`bar` turns a results file's ``metrics`` into one :class:`Criterion` per check;
+a check whose metric the run did not compute is listed as not measured rather than
+left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+FD_MULTIPLE = 5.0
+IS_FRACTION = 0.8
+KEPT = 0.8
+CONDITIONAL = 0.8
+EXCHANGE = 0.8
+EXCHANGE_FACTORS = ("action", "shape", "color")
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One check of the bar: ``value`` against ``threshold`` (``met`` is ``None``
+    when the run did not measure it)."""
+
+    check: str
+    value: float | None
+    threshold: float | None
+    sense: str  # "<=" or ">="
+    met: bool | None
+    detail: str = ""
+
+    def row(self) -> list[str]:
+        """Check, value, bar, verdict as text (for :func:`~vidlib.viz.html_table`)."""
+        if self.value is None or self.threshold is None:
+            return [self.check, "not measured", self.detail, "—"]
+        bar = f"{self.sense} {self.threshold:.3g}"
+        if self.detail:
+            bar += f" ({self.detail})"
+        return [self.check, f"{self.value:.3g}", bar, "met" if self.met else "missed"]
+
+
+def _criterion(
+    check: str, value: float | None, threshold: float | None, sense: str, detail: str
+) -> Criterion:
+    if value is None or threshold is None:
+        return Criterion(check, None, None, sense, None, detail)
+    met = value <= threshold if sense == "<=" else value >= threshold
+    return Criterion(check, value, threshold, sense, met, detail)
+
+
+def _value(metrics: Mapping[str, Any], key: str) -> float | None:
+    entry = metrics.get(key)
+    return None if entry is None else entry.get("value")
+
+
+def _one(metrics: Mapping[str, Any], pattern: str) -> str | None:
+    """The one key matching ``pattern`` (a full regex), or None."""
+    keys = [k for k in metrics if re.fullmatch(pattern, k)]
+    if len(keys) > 1:
+        raise ValueError(f"metrics hold several keys matching {pattern!r}: {keys}")
+    return keys[0] if keys else None
+
+
+def bar(
+    metrics: Mapping[str, Any],
+    *,
+    disentangled: bool = True,
+    conditional: bool = False,
+    exchange: bool = False,
+    prefix: str = "",
+) -> list[Criterion]:
+    """The bar's checks for one model's ``metrics`` (a results file's mapping of
+    name to entry); ``prefix`` selects a compared model's entries (``"mocogan_"``).
+    ``disentangled``, ``conditional`` and ``exchange`` add the checks the model's
+    paper claims."""
+    p = re.escape(prefix)
+    rows: list[Criterion] = []
+    fd_key = _one(metrics, rf"{p}fd_judge_\w+?(?<!_train_vs_test_real)")
+    floor_key = f"{fd_key[len(prefix) :]}_train_vs_test_real" if fd_key else None
+    fd, floor = _value(metrics, fd_key or ""), _value(metrics, floor_key or "")
+    limit = None if floor is None else FD_MULTIPLE * floor
+    detail = "" if floor is None else f"{FD_MULTIPLE:g} × real floor {floor:.3g}"
+    rows.append(_criterion("judge-feature distance", fd, limit, "<=", detail))
+    keys = [
+        m[1]
+        for k in metrics
+        if (m := re.fullmatch(rf"{p}is_judge_(\w+?)(?<!_real)", k))
+    ] or ["action"]
+    for key in keys:
+        value = _value(metrics, f"{prefix}is_judge_{key}")
+        real = _value(metrics, f"is_judge_{key}_real")
+        ratio = None if value is None or not real else value / real
+        rows.append(
+            _criterion(
+                f"judge IS of {key}, ÷ real clips' IS",
+                ratio,
+                IS_FRACTION,
+                ">=",
+                "" if real is None else f"real IS {real:.3g}",
+            )
+        )
+    checks: list[tuple[str, str, float]] = []
+    if disentangled:
+        checks += [
+            ("appearance kept over a motion swap", "appearance_kept", KEPT),
+            ("action kept over an appearance swap", "action_kept", KEPT),
+        ]
+    if conditional:
+        checks.append(
+            (
+                "action judged = requested category",
+                "conditional_action_accuracy",
+                CONDITIONAL,
+            )
+        )
+    for check, name, threshold in checks:
+        key = _one(metrics, rf"{p}{name}_judge_\w+")
+        rows.append(_criterion(check, _value(metrics, key or ""), threshold, ">=", ""))
+    if exchange:
+        for factor in EXCHANGE_FACTORS:
+            key = f"exchange_held_out_cells_NAVS_{factor}_accuracy"
+            rows.append(
+                _criterion(
+                    f"exchange, unseen cells: {factor} right",
+                    _value(metrics, key),
+                    EXCHANGE,
+                    ">=",
+                    "",
+                )
+            )
+    return rows
+
+
+def bar_rows(criteria: Sequence[Criterion]) -> list[list[str]]:
+    """Table rows (check, value, bar, verdict) of ``criteria``."""
+    return [c.row() for c in criteria]
+
+
+BAR_HEADER = ("check", "value", "bar", "verdict")
+
+__all__ = ["BAR_HEADER", "Criterion", "bar", "bar_rows"]
