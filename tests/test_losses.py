@@ -14,6 +14,7 @@ from vidlib.losses import (
     discriminator_loss,
     generator_loss,
     laplacian_l1,
+    r1_penalty,
     triplet_loss,
 )
 
@@ -124,3 +125,15 @@ def test_category_loss_reads_the_head_after_the_gan_logit() -> None:
     torch.testing.assert_close(category_loss(logits, labels, 3), expected)
     assert category_loss(logits, None, 3) == 0  # no labels in the batch
     assert category_loss(logits, labels, 0) == 0  # unconditional
+
+
+def test_r1_penalty_is_the_mean_squared_input_gradient() -> None:
+    # D(x) = Σ w·x² per sample: ∇_x D = 2·w·x, so ||∇D||² = Σ 4·w²·x²
+    x = torch.randn(3, 2, 4, requires_grad=True)
+    w = torch.randn(2, 4)
+    logits = (w * x.square()).sum(dim=(1, 2))
+    expected = (4 * w.square() * x.detach().square()).sum(dim=(1, 2)).mean()
+    penalty = r1_penalty(logits, x)
+    assert torch.allclose(penalty, expected)
+    penalty.backward()  # the graph is kept: the penalty trains D
+    assert x.grad is not None

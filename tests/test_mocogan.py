@@ -182,3 +182,11 @@ def test_sampling_re_estimates_the_ema_generators_batchnorm() -> None:
     method.train_step(batch, 1)  # the average moved: estimated again
     sample(method, 2, seed=0)
     assert not torch.equal(bn.running_mean, torch.full_like(bn.running_mean, 7.0))
+
+
+def test_lazy_r1_every_r1_every_steps() -> None:
+    method = small(r1_gamma=0.1, r1_every=2)
+    batch = {"video": torch.rand(4, 3, 6, 16, 16) * 2 - 1}
+    first, second = method.train_step(batch, 0), method.train_step(batch, 1)
+    assert first["d_r1"] > 0 and "d_r1" not in second
+    assert "d_r1" not in small().train_step(batch, 0)

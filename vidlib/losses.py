@@ -54,6 +54,15 @@ def generator_loss(fake_logits: torch.Tensor, kind: GANLoss = "bce") -> torch.Te
     return -fake_logits.mean()
 
 
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Zero-centred gradient penalty on real data (Mescheder et al. 2018, Eq. 9
+    without γ/2): ``E_x ||∇_x D(x)||²``, the squared gradient norm of the summed
+    logits over each sample's input, averaged over the batch. ``real`` must require
+    grad and ``real_logits`` be computed from it; the graph is kept for backward."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()
+
+
 def category_loss(
     logits: torch.Tensor, labels: torch.Tensor | None, categories: int
 ) -> torch.Tensor:
