@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vidlib.bar import bar, bar_rows
+from vidlib.bar import bar, bar_rows, verdict
 
 P = "judge_shapes32x8_abcdef12"
 
@@ -93,3 +93,15 @@ def test_conditional_and_exchange_checks() -> None:
         "<= 250 (5 × real floor 50)",
         "met",
     ]
+
+
+def test_verdict_names_what_is_missed_and_unmeasured() -> None:
+    assert verdict(
+        bar(metrics(**{f"action_kept_{P}": 0.9, "is_judge_shape": 2.5}))
+    ) == ("meets all 5 checks of the bar")
+    text = verdict(bar(metrics(), conditional=True))
+    assert text == (
+        "misses 2 of 6 checks: judge IS of shape, ÷ real clips' IS (0.69, bar >= 0.8);"
+        " action kept over an appearance swap (0.79, bar >= 0.8), and did not measure:"
+        " action judged = requested category"
+    )

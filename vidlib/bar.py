@@ -156,4 +156,26 @@ def bar_rows(criteria: Sequence[Criterion]) -> list[list[str]]:
 
 BAR_HEADER = ("check", "value", "bar", "verdict")
 
-__all__ = ["BAR_HEADER", "Criterion", "bar", "bar_rows"]
+
+def verdict(criteria: Sequence[Criterion]) -> str:
+    """One sentence: whether the model meets the bar, and which checks it misses
+    or did not measure."""
+    missed = [c for c in criteria if c.met is False]
+    unmeasured = [c.check for c in criteria if c.met is None]
+    parts = []
+    if missed:
+        parts.append(
+            f"misses {len(missed)} of {len(criteria)} checks: "
+            + "; ".join(
+                f"{c.check} ({c.value:.3g}, bar {c.sense} {c.threshold:.3g})"
+                for c in missed
+            )
+        )
+    if unmeasured:
+        parts.append(f"did not measure: {'; '.join(unmeasured)}")
+    if not parts:
+        return f"meets all {len(criteria)} checks of the bar"
+    return ", and ".join(parts)
+
+
+__all__ = ["BAR_HEADER", "Criterion", "bar", "bar_rows", "verdict"]

@@ -1,0 +1,122 @@
+"""Committed reference runs: made, reloaded to the same samples, refused when stale
+(with the command that regenerates them), size-limited; and every reference folder
+committed in this repository matches the code and params that would make it now."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from test_method import tiny_record
+
+from vidlib import committed
+from vidlib.committed import (
+    StaleReference,
+    check_reference,
+    load_reference,
+    make_reference,
+    reference_dir,
+)
+from vidlib.method import load_trained, sample
+from vidlib.results import ROOT
+
+
+def reference_record() -> dict:
+    record = tiny_record("mocogan")
+    record["model"] = {**record["model"], "ema_decay": 0.5}
+    return record
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> tuple[Path, Path]:
+    """(repository root with a reference params file, the finished training run)."""
+    tmp = tmp_path_factory.mktemp("committed")
+    params = tmp / "repo" / "notebooks" / "params"
+    params.mkdir(parents=True)
+    (params / "mocogan.reference.yaml").write_text(yaml.safe_dump(reference_record()))
+    make_reference("mocogan", root=tmp / "repo", out_dir=tmp / "run")
+    return tmp / "repo", tmp / "run"
+
+
+def test_reference_reloads_to_the_trained_samples(made) -> None:
+    root, run = made
+    folder = reference_dir("mocogan", root)
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["reference.json", "results.json", "weights.pt"]
+    saved = torch.load(folder / "weights.pt", weights_only=True)["nets"]
+    assert sorted(saved) == ["G_ema"]  # no discriminator, no live G
+    reloaded = load_reference("mocogan", root, evaluate=False)
+    trained, step, _ = load_trained(run)
+    assert reloaded.fitted.step == step == reference_record()["train"]["steps"]
+    assert torch.equal(sample(reloaded.method, 4, 0), sample(trained, 4, 0))
+    manifest = json.loads((folder / "reference.json").read_text())
+    assert manifest["command"] == "python -m vidlib.committed mocogan"
+    assert {"git_sha", "versions", "created"} <= set(manifest["provenance"])
+
+
+def test_reference_is_evaluated_on_this_machine(made) -> None:
+    root, _ = made
+    reloaded = load_reference("mocogan", root)
+    stored = json.loads((reference_dir("mocogan", root) / "results.json").read_text())
+    assert reloaded.metrics["mfd_fake"]["value"] == pytest.approx(
+        stored["metrics"]["mfd_fake"]["value"], rel=1e-6
+    )
+
+
+def test_a_changed_params_file_makes_the_reference_stale(made, tmp_path) -> None:
+    root, _ = made
+    params = root / "notebooks" / "params" / "mocogan.reference.yaml"
+    original = params.read_text()
+    changed = reference_record()
+    changed["model"]["ngf"] = 8
+    params.write_text(yaml.safe_dump(changed))
+    try:
+        with pytest.raises(
+            StaleReference,
+            match=r"differs in model\.ngf.*"
+            r"python -m vidlib\.committed mocogan",
+        ):
+            check_reference("mocogan", root)
+    finally:
+        params.write_text(original)
+    check_reference("mocogan", root)
+
+
+def test_changed_model_code_makes_the_reference_stale(made) -> None:
+    root, _ = made
+    path = reference_dir("mocogan", root) / "reference.json"
+    original = path.read_text()
+    path.write_text(json.dumps(json.loads(original) | {"config_hash": "0" * 16}))
+    try:
+        with pytest.raises(StaleReference, match="other model code"):
+            load_reference("mocogan", root, evaluate=False)
+    finally:
+        path.write_text(original)
+
+
+def test_missing_reference_names_the_command(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="python -m vidlib.committed navs"):
+        check_reference("navs", tmp_path)
+
+
+def test_oversized_weights_are_refused_and_the_old_reference_kept(
+    made, monkeypatch
+) -> None:
+    root, run = made
+    folder = reference_dir("mocogan", root)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    monkeypatch.setattr(committed, "MAX_BYTES", 100)
+    with pytest.raises(ValueError, match="over the 0 MiB a committed run may"):
+        make_reference("mocogan", root=root, out_dir=run)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+COMMITTED = sorted(p.parent.name for p in ROOT.glob("book/results/*/reference"))
+
+
+@pytest.mark.parametrize("slug", COMMITTED)
+def test_committed_reference_runs_are_current(slug: str) -> None:
+    check_reference(slug)

@@ -1,0 +1,197 @@
+"""Committed reference runs: longer CPU trainings whose outputs ship with the book.
+
+The cpu chapters train for a few minutes each so a fresh clone builds the book in
+time. A *reference* run of a chapter trains the record of
+``notebooks/params/<slug>.reference.yaml`` for longer (up to an hour on two CPU
+cores) and commits, under ``book/results/<slug>/reference/``:
+
+* ``weights.pt``: the state dicts of the nets that generate (no discriminator; with
+  an EMA of G only ``G_ema``, which is also loaded as ``G``);
+* ``reference.json``: the record, the model's config hash, the step, the training
+  time, the command that made it and the provenance (versions, git SHA);
+* ``results.json``: the metrics the run measured on the machine that trained it.
+
+:func:`load_reference` rebuilds the Method from the committed record and weights, so
+a chapter samples and *measures* the reference model on the reader's machine
+(:func:`~vidlib.experiment.evaluate_experiment`); nothing is typed in. It refuses a
+stale reference, one whose record or config no longer matches the code and params
+file, and names the command that regenerates it::
+
+    python -m vidlib.committed <slug>
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vidlib import checkpoint as ckpt
+from vidlib.data.spec import open_data
+from vidlib.experiment import Experiment, evaluate_experiment, run_experiment
+from vidlib.method import Method, build
+from vidlib.record import Record, parse_record, profile_record
+from vidlib.results import ROOT, provenance
+from vidlib.train import FitResult
+
+PROFILE = "reference"
+WEIGHTS, MANIFEST, RESULTS = "weights.pt", "reference.json", "results.json"
+MAX_BYTES = 2 * 1024 * 1024  # committed weights stay small
+
+
+class StaleReference(ValueError):
+    """A committed reference run that no longer matches the code or its params."""
+
+
+def reference_dir(slug: str, root: Path = ROOT) -> Path:
+    """``book/results/<slug>/reference`` of the repository ``root``."""
+    return root / "book" / "results" / slug / PROFILE
+
+
+def command(slug: str) -> str:
+    """The command that (re)makes the reference run of ``slug``."""
+    return f"python -m vidlib.committed {slug}"
+
+
+def sampling_weights(method: Method) -> dict[str, dict[str, torch.Tensor]]:
+    """State dicts of the nets that generate: every net but the discriminators
+    (names starting with ``D``), and of G and its EMA only the EMA."""
+    keep = {k: net for k, net in method.nets.items() if not k.startswith("D")}
+    if "G_ema" in keep:
+        keep.pop("G")
+    return {k: net.state_dict() for k, net in keep.items()}
+
+
+def make_reference(
+    slug: str, *, root: Path = ROOT, out_dir: Path | None = None
+) -> Path:
+    """Train ``slug``'s reference record (resuming any interrupted run in
+    ``out_dir``, default ``_runs/reference/<slug>``) and commit its outputs."""
+    record = profile_record(slug, PROFILE, root)
+    if not isinstance(record, Record):
+        raise ValueError(f"{slug} trains nothing: it has no reference run")
+    out_dir = out_dir or root / "_runs" / PROFILE / slug
+    began = time.perf_counter()
+    experiment = run_experiment(record, out_dir, slug=slug, profile=PROFILE)
+    weights = sampling_weights(experiment.method)
+    target = reference_dir(slug, root)
+    staging = target.with_name(f".{target.name}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    ckpt.save_checkpoint(staging / WEIGHTS, {"nets": weights})
+    size = (staging / WEIGHTS).stat().st_size
+    if size > MAX_BYTES:
+        shutil.rmtree(staging)
+        raise ValueError(
+            f"{slug}'s reference weights take {size / 2**20:.1f} MiB, over the "
+            f"{MAX_BYTES / 2**20:.0f} MiB a committed run may; shrink the model"
+        )
+    manifest = {
+        "slug": slug,
+        "record": record.as_dict(),
+        "config_hash": ckpt.config_hash(experiment.method.config),
+        "step": experiment.fitted.step,
+        "train_wall_time_s": experiment.fitted.wall_time_s,
+        "make_wall_time_s": time.perf_counter() - began,
+        "command": command(slug),
+        "provenance": provenance(),
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.copy(out_dir / RESULTS, staging / RESULTS)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)  # the old reference stays whole until the new one is
+    return target
+
+
+def read_manifest(slug: str, root: Path = ROOT) -> dict[str, Any]:
+    """``reference.json`` of ``slug``; a clear error when there is none."""
+    path = reference_dir(slug, root) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: {slug} has no committed reference run; make it with "
+            f"`{command(slug)}`"
+        )
+    return json.loads(path.read_text())
+
+
+def check_reference(slug: str, root: Path = ROOT) -> Record:
+    """The committed record of ``slug``'s reference run, after checking that it is
+    what ``notebooks/params/<slug>.reference.yaml`` and the code make now; raises
+    :class:`StaleReference` with the regenerating command otherwise."""
+    manifest = read_manifest(slug, root)
+    stored = parse_record(manifest["record"], f"{slug} {MANIFEST}")
+    current = profile_record(slug, PROFILE, root)
+    fix = f"; regenerate it with `{command(slug)}` and commit the folder"
+    if stored.as_dict() != current.as_dict():
+        changed = sorted(
+            f"{section}.{key}"
+            for section, values in current.as_dict().items()
+            for key in set(values) | set(stored.as_dict().get(section, {}))
+            if values.get(key) != stored.as_dict().get(section, {}).get(key)
+        )
+        raise StaleReference(
+            f"{slug}'s committed reference run was made with another record than "
+            f"notebooks/params/{slug}.{PROFILE}.yaml gives now (differs in "
+            f"{', '.join(changed)}){fix}"
+        )
+    config_hash = ckpt.config_hash(build(stored.model).config)
+    if config_hash != manifest["config_hash"]:
+        raise StaleReference(
+            f"{slug}'s committed reference run was made by other model code (config "
+            f"hash {manifest['config_hash']}, now {config_hash}){fix}"
+        )
+    return stored
+
+
+def load_reference(
+    slug: str, root: Path = ROOT, *, evaluate: bool = True
+) -> Experiment:
+    """The committed reference model of ``slug`` as an Experiment (its Method
+    loaded from the committed weights, its data opened); with ``evaluate``, the
+    record's metrics measured now, on this machine."""
+    record = check_reference(slug, root)
+    manifest = read_manifest(slug, root)
+    folder = reference_dir(slug, root)
+    method = build(record.model)
+    payload = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
+    for name, state in payload["nets"].items():
+        method.nets[name].load_state_dict(state)
+        if name == "G_ema":
+            method.nets["G"].load_state_dict(state)
+    fitted = FitResult(
+        status="committed",
+        step=manifest["step"],
+        out_dir=folder,
+        checkpoint=folder / WEIGHTS,
+        config_hash=manifest["config_hash"],
+        wall_time_s=manifest["train_wall_time_s"],
+    )
+    data = open_data(record.data, "train", record.seed)
+    experiment = Experiment(record, folder, data, method, fitted)
+    if evaluate:
+        evaluate_experiment(experiment)
+    return experiment
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vidlib.committed",
+        description="Train a chapter's reference record and commit its outputs "
+        "under book/results/<slug>/reference/.",
+    )
+    parser.add_argument("slugs", nargs="+", help="chapters, e.g. mocogan g3an navs")
+    args = parser.parse_args(argv)
+    for slug in args.slugs:
+        target = make_reference(slug)
+        print(f"{slug}: {target}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
