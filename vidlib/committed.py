@@ -36,6 +36,7 @@ from vidlib import checkpoint as ckpt
 from vidlib.data.spec import open_data
 from vidlib.experiment import Experiment, evaluate_experiment, run_experiment
 from vidlib.method import Method, build
+from vidlib.metrics.judges import Judges
 from vidlib.record import Record, parse_record, profile_record
 from vidlib.results import ROOT, provenance
 from vidlib.train import FitResult
@@ -150,11 +151,16 @@ def check_reference(slug: str, root: Path = ROOT) -> Record:
 
 
 def load_reference(
-    slug: str, root: Path = ROOT, *, evaluate: bool = True
+    slug: str,
+    root: Path = ROOT,
+    *,
+    evaluate: bool = True,
+    judges: Judges | None = None,
 ) -> Experiment:
     """The committed reference model of ``slug`` as an Experiment (its Method
     loaded from the committed weights, its data opened); with ``evaluate``, the
-    record's metrics measured now, on this machine."""
+    record's metrics measured now, on this machine (``judges``: already loaded
+    ones for the record's data)."""
     record = check_reference(slug, root)
     manifest = read_manifest(slug, root)
     folder = reference_dir(slug, root)
@@ -173,10 +179,20 @@ def load_reference(
         wall_time_s=manifest["train_wall_time_s"],
     )
     data = open_data(record.data, "train", record.seed)
-    experiment = Experiment(record, folder, data, method, fitted)
+    experiment = Experiment(record, folder, data, method, fitted, judges=judges)
     if evaluate:
         evaluate_experiment(experiment)
     return experiment
+
+
+def chapter_reference(slug: str, run: Experiment) -> Experiment | None:
+    """The reference run a chapter shows beside its own ``run``, evaluated with the
+    run's judges when both have the same Shapes factors; ``None`` when the run has no judges (the smoke profile) or
+    ``slug`` has no committed reference run."""
+    if run.judges is None or not (reference_dir(slug) / MANIFEST).is_file():
+        return None
+    same_data = check_reference(slug).data.shapes_config == run.judges.config
+    return load_reference(slug, judges=run.judges if same_data else None)
 
 
 def main(argv: list[str] | None = None) -> int:
