@@ -3,6 +3,8 @@
 # change), so on a fresh clone `make test` or `make book` is the only command.
 #
 #   make book    run every notebook with the cpu profile, build _build/html
+#                (FRESH=1: first retrain the committed reference runs, about an hour
+#                each on two CPU cores; see vidlib/committed.py)
 #   make test    ruff, pytest (unit + notebook smoke runs), nbval, smoke book build
 #   make lab     JupyterLab on notebooks/ (MyST .md files open as notebooks)
 #   make lint    ruff check + ruff format --check
@@ -15,6 +17,8 @@ STAMP := $(VENV)/.installed
 LINT_PATHS := $(wildcard vidlib tests benchmarks)
 SLUGS = $(basename $(notdir $(wildcard notebooks/*.md)))
 SMOKE_NOTEBOOKS = $(foreach s,$(SLUGS),_runs/smoke/$(s)/$(s).ipynb)
+REFERENCE_SLUGS = $(patsubst notebooks/params/%.reference.yaml,%,\
+	$(wildcard notebooks/params/*.reference.yaml))
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: venv book test smoke-runs nbval smoke-book lint lab clean
@@ -30,6 +34,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 book: $(STAMP)
+	$(if $(FRESH),$(PY) -m vidlib.committed $(REFERENCE_SLUGS))
 	$(PY) -m vidlib.runner run --all --profile cpu
 	$(PY) -m vidlib.runner build --profile cpu
 	@echo "open _build/html/index.html"
