@@ -35,6 +35,11 @@ EXCHANGE = 0.8
 EXCHANGE_FACTORS = ("action", "shape", "color")
 
 
+def _fmt(value: float) -> str:
+    """Three significant digits, without an exponent for large values."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
 @dataclass(frozen=True)
 class Criterion:
     """One check of the bar: ``value`` against ``threshold`` (``met`` is ``None``
@@ -51,10 +56,11 @@ class Criterion:
         """Check, value, bar, verdict as text (for :func:`~vidlib.viz.html_table`)."""
         if self.value is None or self.threshold is None:
             return [self.check, "not measured", self.detail, "—"]
-        bar = f"{self.sense} {self.threshold:.3g}"
+        bar = f"{self.sense} {_fmt(self.threshold)}"
         if self.detail:
             bar += f" ({self.detail})"
-        return [self.check, f"{self.value:.3g}", bar, "met" if self.met else "missed"]
+        verdict = "met" if self.met else "missed"
+        return [self.check, _fmt(self.value), bar, verdict]
 
 
 def _criterion(
@@ -97,7 +103,7 @@ def bar(
     floor_key = f"{fd_key[len(prefix) :]}_train_vs_test_real" if fd_key else None
     fd, floor = _value(metrics, fd_key or ""), _value(metrics, floor_key or "")
     limit = None if floor is None else FD_MULTIPLE * floor
-    detail = "" if floor is None else f"{FD_MULTIPLE:g} × real floor {floor:.3g}"
+    detail = "" if floor is None else f"{FD_MULTIPLE:g} × real floor {_fmt(floor)}"
     rows.append(_criterion("judge-feature distance", fd, limit, "<=", detail))
     keys = [
         m[1]
@@ -114,7 +120,7 @@ def bar(
                 ratio,
                 IS_FRACTION,
                 ">=",
-                "" if real is None else f"real IS {real:.3g}",
+                "" if real is None else f"real IS {_fmt(real)}",
             )
         )
     checks: list[tuple[str, str, float]] = []
@@ -167,7 +173,7 @@ def verdict(criteria: Sequence[Criterion]) -> str:
         parts.append(
             f"misses {len(missed)} of {len(criteria)} checks: "
             + "; ".join(
-                f"{c.check} ({c.value:.3g}, bar {c.sense} {c.threshold:.3g})"
+                f"{c.check} ({_fmt(c.value)}, bar {c.sense} {_fmt(c.threshold)})"
                 for c in missed
             )
         )
