@@ -133,3 +133,10 @@ def test_deviations_are_the_model_fields_that_differ_from_the_paper() -> None:
         {"model": {"name": "mocogan"}, "train": tiny_record("mocogan")["train"]}
     )
     assert deviations(paper) == []
+
+
+def test_results_of_a_run_without_sample_grids(tmp_path: Path) -> None:
+    record = parse_record(tiny_record("mocogan")).replace({"train.sample_every": 0})
+    run_experiment(record, tmp_path, slug="mocogan")
+    artifacts = json.loads((tmp_path / "results.json").read_text())["artifacts"]
+    assert "samples" not in artifacts and "checkpoint" in artifacts
