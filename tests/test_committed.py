@@ -19,6 +19,7 @@ from vidlib.committed import (
     load_reference,
     make_reference,
     reference_dir,
+    show_reference,
 )
 from vidlib.method import load_trained, sample
 from vidlib.results import ROOT
@@ -120,3 +121,12 @@ COMMITTED = sorted(p.parent.name for p in ROOT.glob("book/results/*/reference"))
 @pytest.mark.parametrize("slug", COMMITTED)
 def test_committed_reference_runs_are_current(slug: str) -> None:
     check_reference(slug)
+
+
+def test_show_reference_reports_steps_and_the_bar(made, capsys) -> None:
+    root, _ = made
+    show_reference(load_reference("mocogan", root), "MoCoGAN")
+    out = capsys.readouterr().out
+    steps = reference_record()["train"]["steps"]
+    assert f"reference run: {steps} steps" in out
+    assert f"MoCoGAN (reference, {steps} steps) did not measure:" in out

@@ -27,6 +27,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from IPython.display import HTML
+
+from vidlib.viz import html_table
+
 FD_MULTIPLE = 5.0
 IS_FRACTION = 0.8
 KEPT = 0.8
@@ -163,6 +167,11 @@ def bar_rows(criteria: Sequence[Criterion]) -> list[list[str]]:
 BAR_HEADER = ("check", "value", "bar", "verdict")
 
 
+def bar_table(criteria: Sequence[Criterion]) -> HTML:
+    """The checks as an HTML table (check, value, bar, verdict) for a chapter."""
+    return html_table(BAR_HEADER, bar_rows(criteria))
+
+
 def verdict(criteria: Sequence[Criterion]) -> str:
     """One sentence: whether the model meets the bar, and which checks it misses
     or did not measure."""
@@ -184,4 +193,4 @@ def verdict(criteria: Sequence[Criterion]) -> str:
     return ", and ".join(parts)
 
 
-__all__ = ["BAR_HEADER", "Criterion", "bar", "bar_rows", "verdict"]
+__all__ = ["BAR_HEADER", "Criterion", "bar", "bar_rows", "bar_table", "verdict"]

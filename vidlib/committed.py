@@ -31,8 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from IPython.display import display
 
 from vidlib import checkpoint as ckpt
+from vidlib import viz
+from vidlib.bar import bar, bar_table, verdict
 from vidlib.data.spec import open_data
 from vidlib.experiment import Experiment, evaluate_experiment, run_experiment
 from vidlib.method import Method, build
@@ -187,12 +190,26 @@ def load_reference(
 
 def chapter_reference(slug: str, run: Experiment) -> Experiment | None:
     """The reference run a chapter shows beside its own ``run``, evaluated with the
-    run's judges when both have the same Shapes factors; ``None`` when the run has no judges (the smoke profile) or
-    ``slug`` has no committed reference run."""
+    run's judges when both have the same Shapes factors; ``None`` when the run has
+    no judges (the smoke profile) or ``slug`` has no committed reference run."""
     if run.judges is None or not (reference_dir(slug) / MANIFEST).is_file():
         return None
     same_data = check_reference(slug).data.shapes_config == run.judges.config
     return load_reference(slug, judges=run.judges if same_data else None)
+
+
+def show_reference(reference: Experiment, title: str, **checks: bool) -> None:
+    """A chapter's report of its reference run: steps and training time, the bar
+    (``checks`` as for :func:`vidlib.bar.bar`) and 16 samples as a GIF."""
+    steps, fitted = reference.fitted.step, reference.fitted
+    print(
+        f"reference run: {steps} steps, {fitted.wall_time_s / 60:.0f} min of training"
+        f" on the machine that made it ({reference.seconds_per_step:.3f} s/step)"
+    )
+    criteria = bar(reference.metrics, **checks)
+    print(f"{title} (reference, {steps} steps) {verdict(criteria)}.")
+    display(bar_table(criteria))
+    display(viz.show_gif(reference.fake[:16], ncol=8, scale=3))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,7 +104,8 @@ class Experiment:
             artifacts={
                 "train_dir": str(train_dir),
                 "checkpoint": str(self.fitted.checkpoint.relative_to(self.out_dir)),
-                **(  # no sample grids when the record's train.sample_every is 0
+                # no sample grids when the record's train.sample_every is 0
+                **(
                     {"samples": str(train_dir / "samples")}
                     if (self.train_dir / "samples").is_dir()
                     else {}
