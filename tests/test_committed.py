@@ -130,3 +130,11 @@ def test_show_reference_reports_steps_and_the_bar(made, capsys) -> None:
     steps = reference_record()["train"]["steps"]
     assert f"reference run: {steps} steps" in out
     assert f"MoCoGAN (reference, {steps} steps) did not measure:" in out
+
+
+def test_no_reference_reason(made, tmp_path) -> None:
+    root, _ = made
+    run = load_reference("mocogan", root, evaluate=False)  # loaded without judges
+    reason = committed.no_reference_reason
+    assert "only where this run has judges" in reason("mocogan", run, root)
+    assert "navs has no committed reference run" in reason("navs", run, tmp_path)

@@ -198,6 +198,16 @@ def chapter_reference(slug: str, run: Experiment) -> Experiment | None:
     return load_reference(slug, judges=run.judges if same_data else None)
 
 
+def no_reference_reason(slug: str, run: Experiment, root: Path = ROOT) -> str:
+    """Why :func:`chapter_reference` gave ``None`` for ``slug`` beside ``run``."""
+    if not (reference_dir(slug, root) / MANIFEST).is_file():
+        return f"{slug} has no committed reference run (book/results/{slug}/reference)"
+    return (
+        "the reference run is measured only where this run has judges (the cpu and "
+        "gpu profiles)"
+    )
+
+
 def show_reference(reference: Experiment, title: str, **checks: bool) -> None:
     """A chapter's report of its reference run: steps and training time, the bar
     (``checks`` as for :func:`vidlib.bar.bar`) and 16 samples as a GIF."""
