@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vidlib.bar import bar, bar_rows, verdict
+from vidlib.bar import bar, bar_rows, report, verdict
 
 P = "judge_shapes32x8_abcdef12"
 
@@ -105,3 +105,10 @@ def test_verdict_names_what_is_missed_and_unmeasured() -> None:
         " action kept over an appearance swap (0.79, bar >= 0.8), and did not measure:"
         " action judged = requested category"
     )
+
+
+def test_report_wraps_the_verdict() -> None:
+    text = report("MoCoGAN (cpu, 1000 steps)", bar(metrics()), width=60)
+    assert text.startswith("MoCoGAN (cpu, 1000 steps) misses 2 of 5 checks:")
+    assert text.endswith(".") and all(len(line) <= 60 for line in text.splitlines())
+    assert len(text.splitlines()) > 1

@@ -23,6 +23,7 @@ left out.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -193,4 +194,17 @@ def verdict(criteria: Sequence[Criterion]) -> str:
     return ", and ".join(parts)
 
 
-__all__ = ["BAR_HEADER", "Criterion", "bar", "bar_rows", "bar_table", "verdict"]
+def report(title: str, criteria: Sequence[Criterion], width: int = 88) -> str:
+    """``"<title> <verdict>."`` wrapped to ``width`` columns for a notebook output."""
+    return textwrap.fill(f"{title} {verdict(criteria)}.", width)
+
+
+__all__ = [
+    "BAR_HEADER",
+    "Criterion",
+    "bar",
+    "bar_rows",
+    "bar_table",
+    "report",
+    "verdict",
+]

@@ -35,7 +35,7 @@ from IPython.display import display
 
 from vidlib import checkpoint as ckpt
 from vidlib import viz
-from vidlib.bar import bar, bar_table, verdict
+from vidlib.bar import bar, bar_table, report
 from vidlib.data.spec import open_data
 from vidlib.experiment import Experiment, evaluate_experiment, run_experiment
 from vidlib.method import Method, build
@@ -217,7 +217,7 @@ def show_reference(reference: Experiment, title: str, **checks: bool) -> None:
         f" on the machine that made it ({reference.seconds_per_step:.3f} s/step)"
     )
     criteria = bar(reference.metrics, **checks)
-    print(f"{title} (reference, {steps} steps) {verdict(criteria)}.")
+    print(report(f"{title} (reference, {steps} steps)", criteria))
     display(bar_table(criteria))
     display(viz.show_gif(reference.fake[:16], ncol=8, scale=3))
 

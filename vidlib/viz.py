@@ -168,7 +168,10 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> HTML:
     def row(cells: Sequence[object], tag: str) -> str:
         return (
             "<tr>"
-            + "".join(f"<{tag}>{escape(str(c))}</{tag}>" for c in cells)
+            + "".join(
+                f'<{tag} style="padding: 0.1em 0.6em">{escape(str(c))}</{tag}>'
+                for c in cells
+            )
             + "</tr>"
         )
 
