@@ -115,6 +115,23 @@ def test_oversized_weights_are_refused_and_the_old_reference_kept(
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+@pytest.mark.parametrize("damage", [b"not a checkpoint", None])
+def test_damaged_weights_name_the_file_and_the_command(made, damage) -> None:
+    root, _ = made
+    path = reference_dir("mocogan", root) / "weights.pt"
+    original = path.read_bytes()
+    if damage is None:  # a readable file that is not a weights file
+        torch.save({"something": 1}, path)
+    else:
+        path.write_bytes(damage)
+    try:
+        with pytest.raises(ValueError, match=r"weights\.pt cannot be read as mocogan"):
+            load_reference("mocogan", root, evaluate=False)
+    finally:
+        path.write_bytes(original)
+    load_reference("mocogan", root, evaluate=False)
+
+
 COMMITTED = sorted(p.parent.name for p in ROOT.glob("book/results/*/reference"))
 
 

@@ -168,8 +168,7 @@ def load_reference(
     manifest = read_manifest(slug, root)
     folder = reference_dir(slug, root)
     method = build(record.model)
-    payload = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
-    for name, state in payload["nets"].items():
+    for name, state in _read_weights(folder / WEIGHTS, slug).items():
         method.nets[name].load_state_dict(state)
         if name == "G_ema":
             method.nets["G"].load_state_dict(state)
@@ -186,6 +185,18 @@ def load_reference(
     if evaluate:
         evaluate_experiment(experiment)
     return experiment
+
+
+def _read_weights(path: Path, slug: str) -> dict[str, dict[str, torch.Tensor]]:
+    """The ``nets`` of a committed ``weights.pt``; a clear error when it is damaged."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)["nets"]
+    except Exception as error:  # torch raises several types for a damaged file
+        raise ValueError(
+            f"{path} cannot be read as {slug}'s committed weights "
+            f"({type(error).__name__}: {error}); restore it with `git checkout -- "
+            f"{path.parent}` or regenerate it with `{command(slug)}`"
+        ) from error
 
 
 def chapter_reference(slug: str, run: Experiment) -> Experiment | None:
