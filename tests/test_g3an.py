@@ -4,12 +4,15 @@ conditional variant, updates and bad configurations."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
-from einops import repeat
+from einops import rearrange, repeat
 from torch.nn.utils import parametrize
 
 import vidlib.models.g3an as g3an_module
+from vidlib.losses import r1_penalty
 from vidlib.models.g3an import (
     G3AN,
     G3ANConfig,
@@ -371,6 +374,21 @@ def test_train_step_updates_every_network(loss: str) -> None:
             for a, b in zip(before[name], net.parameters(), strict=True)
         )
         assert moved, name
+
+
+def test_lazy_r1_is_the_penalty_of_both_discriminators_on_its_steps() -> None:
+    # D_I judges all 8 frames, so the order sample_frames draws them in does not
+    # change the summed logits; without SN the copies' forward passes are the step's
+    method = small(r1_gamma=0.1, r1_every=2, image_frames=8, spectral_norm_d=False)
+    real = torch.rand(4, 3, 8, 16, 16) * 2 - 1
+    d_i, d_v = copy.deepcopy(method.nets["D_I"]), copy.deepcopy(method.nets["D_V"])
+    x = real.clone().requires_grad_(True)
+    frames = rearrange(x, "b c t h w -> (b t) c h w")
+    expected = r1_penalty(d_i(frames), x) + r1_penalty(d_v(x)[:, 0], x)
+    first = method.train_step({"video": real}, 0)
+    assert first["d_r1"] == pytest.approx(0.1 / 2 * 2 * expected.item(), rel=1e-5)
+    assert "d_r1" not in method.train_step({"video": real}, 1)
+    assert "d_r1" not in small().train_step({"video": real}, 0)  # off by default
 
 
 @pytest.mark.parametrize("crop", [0, 3])

@@ -14,6 +14,7 @@ from vidlib.losses import (
     discriminator_loss,
     generator_loss,
     laplacian_l1,
+    lazy_r1_weight,
     r1_penalty,
     triplet_loss,
 )
@@ -137,3 +138,14 @@ def test_r1_penalty_is_the_mean_squared_input_gradient() -> None:
     assert torch.allclose(penalty, expected)
     penalty.backward()  # the graph is kept: the penalty trains D
     assert x.grad is not None
+
+
+def test_lazy_r1_weight_is_gamma_half_times_the_interval_on_its_steps() -> None:
+    assert [lazy_r1_weight(0.1, 4, step) for step in range(5)] == [
+        0.2,
+        0.0,
+        0.0,
+        0.0,
+        0.2,
+    ]
+    assert lazy_r1_weight(0.0, 4, 0) == 0.0  # off

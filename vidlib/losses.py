@@ -63,6 +63,13 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return grad.square().flatten(1).sum(1).mean()
 
 
+def lazy_r1_weight(gamma: float, every: int, step: int) -> float:
+    """Weight of the R1 term at ``step`` when it is applied lazily (StyleGAN2,
+    Karras et al. 2020, Sec. 4): ``γ/2 · every`` on every ``every``-th D update, so
+    its average matches ``γ/2`` at every step; 0 on the others and when γ is 0."""
+    return gamma / 2 * every if gamma > 0 and step % every == 0 else 0.0
+
+
 def category_loss(
     logits: torch.Tensor, labels: torch.Tensor | None, categories: int
 ) -> torch.Tensor:

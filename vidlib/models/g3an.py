@@ -58,6 +58,8 @@ from vidlib.losses import (
     category_loss,
     discriminator_loss,
     generator_loss,
+    lazy_r1_weight,
+    r1_penalty,
 )
 from vidlib.method import SamplesFromG
 from vidlib.nn import (
@@ -110,6 +112,8 @@ class G3ANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     ema_decay: float = 0.0  # EMA of G for sampling; 0 = off (paper)
+    r1_gamma: float = 0.0  # γ of a lazy R1 penalty on D_I and D_V; 0 = off (paper)
+    r1_every: int = 16  # R1 on every r1_every-th D update, scaled by r1_every
     init: str = "official"  # "official": N(0, 0.02) convs, BN γ ~ N(1, 0.02); "torch"
 
     @property
@@ -149,7 +153,9 @@ class G3ANConfig:
                 f"video_discriminator must be one of {VIDEO_DISCRIMINATORS}, "
                 f"got {self.video_discriminator!r}"
             )
-        check_gan_config(self, ("dim_z_a", "dim_z_m", "ngf", "ndf", "channels"))
+        check_gan_config(
+            self, ("dim_z_a", "dim_z_m", "ngf", "ndf", "channels", "r1_every")
+        )
         if self.num_categories and not self.temporal_stream:
             raise ValueError(
                 "num_categories > 0 needs temporal_stream=True: the category enters G_T"
@@ -429,19 +435,25 @@ class G3AN(SamplesFromG):
         fake = self._run(nets["G"], codes)
         k = cfg.image_frames
 
+        r1_weight = lazy_r1_weight(cfg.r1_gamma, cfg.r1_every, step)
+        if r1_weight:
+            real = real.detach().requires_grad_(True)
         real_out, fake_out = nets["D_V"](real), nets["D_V"](fake.detach())
         d_video = discriminator_loss(real_out[:, 0], fake_out[:, 0], cfg.loss)
+        real_image = nets["D_I"](sample_frames(real, k))
         d_image = discriminator_loss(
-            nets["D_I"](sample_frames(real, k)),
-            nets["D_I"](sample_frames(fake.detach(), k)),
-            cfg.loss,
+            real_image, nets["D_I"](sample_frames(fake.detach(), k)), cfg.loss
         )
         d_category = category_loss(
             real_out, batch.get(cfg.label_key), cfg.num_categories
         )
+        d_r1 = real_image.new_zeros(())
+        if r1_weight:
+            d_r1 = r1_penalty(real_image, real) + r1_penalty(real_out[:, 0], real)
+            d_r1 = r1_weight * d_r1
         opts["D_V"].zero_grad(set_to_none=True)
         opts["D_I"].zero_grad(set_to_none=True)
-        (d_video + d_image + cfg.lambda_category * d_category).backward()
+        (d_video + d_image + cfg.lambda_category * d_category + d_r1).backward()
         opts["D_V"].step()
         opts["D_I"].step()
 
@@ -459,4 +471,6 @@ class G3AN(SamplesFromG):
         losses |= dict(g_video=g_video, g_image=g_image)
         if cfg.num_categories:
             losses |= dict(d_category=d_category, g_category=g_category)
+        if r1_weight:
+            losses |= dict(d_r1=d_r1)
         return {name: value.item() for name, value in losses.items()}

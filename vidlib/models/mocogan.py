@@ -55,6 +55,7 @@ from vidlib.losses import (
     category_loss,
     discriminator_loss,
     generator_loss,
+    lazy_r1_weight,
     r1_penalty,
 )
 from vidlib.method import SamplesFromG
@@ -266,8 +267,8 @@ class MoCoGAN(SamplesFromG):
         with torch.no_grad():
             fake = self._run(nets["G"], codes)
         k = cfg.image_frames
-        lazy_r1 = cfg.r1_gamma > 0 and step % cfg.r1_every == 0
-        if lazy_r1:
+        r1_weight = lazy_r1_weight(cfg.r1_gamma, cfg.r1_every, step)
+        if r1_weight:
             real = real.detach().requires_grad_(True)
         real_image = nets["D_I"](sample_frames(real, k))
         d_image = discriminator_loss(
@@ -279,9 +280,9 @@ class MoCoGAN(SamplesFromG):
             fake_out, codes.get("z_A"), cfg.dim_z_category
         ) + category_loss(real_out, batch.get(cfg.label_key), cfg.dim_z_category)
         d_r1 = real_image.new_zeros(())
-        if lazy_r1:  # γ/2·E||∇D(x)||², applied every r1_every steps, hence × r1_every
+        if r1_weight:
             d_r1 = r1_penalty(real_image, real) + r1_penalty(real_out[:, 0], real)
-            d_r1 = cfg.r1_gamma / 2 * cfg.r1_every * d_r1
+            d_r1 = r1_weight * d_r1
         opts["D_I"].zero_grad(set_to_none=True)
         opts["D_V"].zero_grad(set_to_none=True)
         (d_image + d_video + cfg.lambda_info * d_info + d_r1).backward()
@@ -303,7 +304,7 @@ class MoCoGAN(SamplesFromG):
         losses |= dict(g_image=g_image, g_video=g_video)
         if cfg.dim_z_category:
             losses |= dict(d_info=d_info, g_info=g_info)
-        if lazy_r1:
+        if r1_weight:
             losses |= dict(d_r1=d_r1)
         return {name: value.item() for name, value in losses.items()}
 
