@@ -1,19 +1,26 @@
 """MoCoGAN training-step time and sampling throughput, cpu-profile and paper sizes.
 
-Run ``python benchmarks/mocogan_step.py [--device cuda] [--bf16] [--profiles ...]``.
-Times ``MoCoGAN.train_step`` (one D update and one G update) on random clips after
-warm-up steps, and ``generate`` for a batch of clips; prints one JSON line per
-configuration. A profile's model and batch size come from its record
-(``vidlib.record.profile_record``); ``paper`` is the config class's defaults.
+Run ``python benchmarks/mocogan_step.py [--device cuda] [--bf16] [--threads N]
+[--profiles ...]``. Times ``MoCoGAN.train_step`` (one D update and one G update) on
+random clips after warm-up steps, and ``generate`` for a batch of clips; prints one JSON
+line per configuration and writes them, with the machine and its load average, to
+``book/results/mocogan_step_<device>[_bf16].json``. A profile's model and batch size
+come from its record (``vidlib.record.profile_record``); a record with a lazy R1 is
+also timed with R1 off (the step before and after R1); ``paper`` is the config class's
+defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import platform
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,7 +45,11 @@ def configs(
             batch = record.train["batch_size"]
             data = record.data
             label = f"{profile} profile ({data.resolution}x{data.resolution}x"
-            rows[f"{label}{data.frames}, batch {batch})"] = (record.model, batch)
+            label += f"{data.frames}, batch {batch}"
+            if record.model.get("r1_gamma", 0) > 0:  # also the step without R1
+                rows[f"{label}, R1 off)"] = ({**record.model, "r1_gamma": 0.0}, batch)
+                label += f", lazy R1 every {record.model.get('r1_every', 16)} steps"
+            rows[f"{label})"] = (record.model, batch)
     return rows
 
 
@@ -64,7 +75,8 @@ def measure(
     repeats: int,
 ) -> dict[str, float]:
     """Median train-step time and clips/s for training and for sampling of the
-    Method of a record's ``model`` section."""
+    Method of a record's ``model`` section. With a lazy R1 a repeat is a whole
+    interval of ``r1_every`` steps, so the time per step includes its share of R1."""
     torch.manual_seed(0)
     method = build(model)
     cfg = method.cfg
@@ -73,9 +85,14 @@ def measure(
     shape = (batch_size, 3, cfg.frames, cfg.resolution, cfg.resolution)
     batch = {"video": torch.rand(shape, device=device) * 2 - 1}
 
+    # a lazy R1 runs on one step in r1_every: time whole intervals
+    block = cfg.r1_every if getattr(cfg, "r1_gamma", 0) > 0 else 1
+    steps = itertools.count(1)
+
     def step() -> None:
         with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-            method.train_step(batch, 0)
+            for _ in range(block):
+                method.train_step(batch, next(steps))
 
     @torch.no_grad()
     def generate() -> None:
@@ -83,7 +100,7 @@ def measure(
             method.generate(method.codes(batch_size))
 
     step()  # warm-up
-    step_s = seconds(step, repeats)
+    step_s = seconds(step, repeats) / block
     method.nets["G"].eval()
     sample_s = seconds(generate, repeats)
     return {
@@ -93,26 +110,40 @@ def measure(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def benchmark(slug: str, paper_batch: int, doc: str, profiles: list[str]) -> None:
+    """Command line shared by the step benchmarks: time each configuration, print
+    one JSON line per row and write the rows with the machine and its load average
+    to ``book/results/<slug>_step_<device>[_bf16].json`` (``--out`` to change)."""
+    parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--profiles", nargs="+", default=["cpu", "paper"])
+    parser.add_argument("--threads", type=int, default=0, help="0: torch default")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--profiles", nargs="+", default=profiles)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    for name, (model, batch_size) in configs(
-        "mocogan", args.profiles, PAPER_BATCH
-    ).items():
+    load_before = os.getloadavg()[0]
+    rows = []
+    for name, (model, batch_size) in configs(slug, args.profiles, paper_batch).items():
         timing = measure(model, batch_size, device, args.bf16, args.repeats)
-        machine = {
-            "device": str(device),
-            "bf16": args.bf16,
-            "threads": torch.get_num_threads(),
-            "cpu": platform.processor() or platform.machine(),
-        }
-        print(json.dumps({"config": name, **machine, **timing}))
+        rows.append({"config": name, **timing})
+        print(json.dumps(rows[-1]), flush=True)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    machine = (
+        f"{name}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch threads, bf16 autocast {args.bf16}, "
+        f"load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after, "
+        f"median of {args.repeats}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    print(machine)
+    suffix = f"{device.type}{'_bf16' if args.bf16 else ''}"
+    results = Path(__file__).parents[1] / "book" / "results"
+    out = args.out or results / f"{slug}_step_{suffix}.json"
+    out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    benchmark("mocogan", PAPER_BATCH, __doc__, ["cpu", "paper"])

@@ -1,0 +1,141 @@
+"""Recipe studies: every checkpoint judged into its own results file, equal to a run
+trained to that step; resumable; the table reads the bar from the files; bad input
+named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from test_method import tiny_record
+
+from vidlib.experiment import run_experiment
+from vidlib.record import parse_record
+from vidlib.study import (
+    changed_settings,
+    judge_checkpoints,
+    read_studies,
+    run_study,
+    study_dir,
+    study_rows,
+    study_table,
+)
+
+
+def cpu_record() -> dict:
+    record = tiny_record("mocogan")
+    record["train"] = {**record["train"], "steps": 2}
+    return record
+
+
+@pytest.fixture(scope="module")
+def studied(tmp_path_factory) -> Path:
+    """A repository root whose mocogan cpu record was studied for 4 steps."""
+    root = tmp_path_factory.mktemp("study") / "repo"
+    params = root / "notebooks" / "params"
+    params.mkdir(parents=True)
+    (params / "mocogan.cpu.yaml").write_text(yaml.safe_dump(cpu_record()))
+    overrides = {"train.steps": 4, "model.lr_g": 0.001}
+    run_study("mocogan", "fast_g", overrides, 2, root=root)
+    return root
+
+
+def test_one_results_file_per_checkpoint_with_its_step(studied: Path) -> None:
+    folder = study_dir("mocogan", "fast_g", studied)
+    assert sorted(p.name for p in folder.iterdir()) == ["step-000002", "step-000004"]
+    results = read_studies("mocogan", studied)
+    assert [r["record"]["train"]["steps"] for r in results] == [2, 4]
+    first = results[0]
+    assert first["profile"] == "study" and first["record"]["model"]["lr_g"] == 0.001
+    assert first["params"]["command"] == (
+        "python -m vidlib.study mocogan fast_g --every 2 -p train.steps 4 "
+        "-p model.lr_g 0.001"
+    )
+    assert {"git_sha", "versions"} <= set(first)
+
+
+def test_a_checkpoint_is_judged_as_a_run_of_that_length(
+    studied: Path, tmp_path: Path
+) -> None:
+    record = cpu_record()
+    record["model"] = {**record["model"], "lr_g": 0.001}
+    record["train"] = {**record["train"], "steps": 2}
+    direct = run_experiment(record, tmp_path)
+    studied_step = read_studies("mocogan", studied)[0]["metrics"]
+    for name in ("mfd_fake", "mfd_real"):
+        assert studied_step[name]["value"] == pytest.approx(
+            direct.metrics[name]["value"], rel=1e-6
+        )
+
+
+def test_judged_checkpoints_are_not_judged_again(studied: Path) -> None:
+    folder = study_dir("mocogan", "fast_g", studied)
+    before = {p: p.stat().st_mtime_ns for p in folder.glob("*/results.json")}
+    run_study(
+        "mocogan", "fast_g", {"train.steps": 4, "model.lr_g": 0.001}, 2, root=studied
+    )
+    assert {p: p.stat().st_mtime_ns for p in folder.glob("*/results.json")} == before
+
+
+def test_checkpoints_of_other_settings_are_refused(studied: Path) -> None:
+    checkpoints = studied / "_runs" / "study" / "mocogan" / "fast_g" / "train"
+    with pytest.raises(ValueError, match="trained with other settings than study"):
+        judge_checkpoints(
+            "mocogan",
+            "other",
+            {"train.steps": 4, "model.lr_g": 0.002},
+            2,
+            checkpoints / "checkpoints",
+            studied,
+        )
+
+
+def test_every_must_divide_the_steps(studied: Path) -> None:
+    with pytest.raises(ValueError, match=r"--every must divide train.steps \(4\)"):
+        run_study("mocogan", "x", {"train.steps": 4}, 3, root=studied)
+
+
+def test_changed_settings_leave_out_scheduling() -> None:
+    base = parse_record(cpu_record())
+    changed = cpu_record()
+    changed["model"] = {**changed["model"], "lr_g": 0.001}
+    changed["train"] = {**changed["train"], "steps": 99, "checkpoint_every": 3}
+    assert changed_settings(changed, base) == "model.lr_g=0.001"
+    assert changed_settings(cpu_record(), base) == "-"
+
+
+def metric(value: float) -> dict:
+    return {"value": value, "protocol": "p"}
+
+
+def test_rows_give_the_distance_as_a_multiple_of_the_floor_and_mark_the_bar() -> None:
+    base = parse_record(cpu_record())
+    metrics = {
+        "fd_judge_x": metric(120.0),
+        "fd_judge_x_train_vs_test_real": metric(40.0),  # 3× the floor: met
+        "is_judge_action": metric(1.5),
+        "is_judge_action_real": metric(3.0),  # 0.5: missed
+        "appearance_kept_judge_x": metric(0.9),
+        "action_kept_judge_x": metric(0.1),
+    }
+    entry = {"record": cpu_record(), "params": {"study": "s"}, "metrics": metrics}
+    header, rows = study_rows([entry], base)
+    assert header[:4] == [
+        "study",
+        "changed from the cpu record",
+        "step",
+        "distance ÷ floor",
+    ]
+    assert rows == [["s", "-", 2, "3 ✓", "0.5", "0.9 ✓", "0.1"]]
+
+
+def test_table_of_a_chapter_without_studies(tmp_path: Path) -> None:
+    assert "no committed recipe study" in study_table("mocogan", tmp_path).data
+
+
+def test_committed_study_files_name_their_command() -> None:
+    for results in read_studies("mocogan") + read_studies("g3an"):
+        assert results["params"]["command"].startswith("python -m vidlib.study ")
+        assert json.dumps(results["record"])  # a whole record, as written

@@ -1,0 +1,244 @@
+"""Recipe studies: a chapter's cpu record with a few settings changed, trained for
+longer and judged at every checkpoint, whose results files ship with the book.
+
+The cpu recipes of the chapters (learning rates, R1, step counts) are chosen by such
+runs. A study keeps every checkpoint of one training, evaluates each with the
+record's metrics, and writes one results file per checkpoint under
+``book/results/<slug>/study/<name>/step-<k>/results.json`` (the record with
+``train.steps`` set to that step, which is what a run of that length trains, the
+metrics, and the provenance: versions, git SHA, the command). A chapter renders
+them with :func:`study_table`, so the evidence behind its recipe is computed from
+committed files, never typed in::
+
+    python -m vidlib.study mocogan r1 --every 1000 -p model.r1_gamma 0.01 \\
+        -p train.steps 8000
+
+Training resumes from the study's own checkpoints in ``_runs/study/<slug>/<name>``;
+checkpoints already judged are not judged again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from IPython.display import HTML
+
+from vidlib import checkpoint as ckpt
+from vidlib.bar import FD_MULTIPLE, bar
+from vidlib.data.spec import open_data
+from vidlib.experiment import Experiment, evaluate_experiment
+from vidlib.method import build
+from vidlib.metrics.judges import Judges
+from vidlib.record import Record, parse_record, profile_record
+from vidlib.results import RESULTS, ROOT, write_results
+from vidlib.train import FitResult, fit, run_config, seed_everything
+from vidlib.viz import html_table
+
+STUDY = "study"
+PROFILE = "cpu"  # the profile whose record a study changes
+#: train settings that schedule a run rather than change what it learns
+SCHEDULING = (
+    "steps",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "sample_every",
+    "log_every",
+    "progress",
+    "num_threads",
+)
+
+
+def study_dir(slug: str, name: str, root: Path = ROOT) -> Path:
+    """``book/results/<slug>/study/<name>`` of the repository ``root``."""
+    return root / "book" / "results" / slug / STUDY / name
+
+
+def command(slug: str, name: str, overrides: Mapping[str, Any], every: int) -> str:
+    """The command line that (re)makes a study."""
+    sets = " ".join(f"-p {k} {json.dumps(v)}" for k, v in overrides.items())
+    return f"python -m vidlib.study {slug} {name} --every {every} {sets}".rstrip()
+
+
+def study_record(
+    slug: str, overrides: Mapping[str, Any], every: int, root: Path = ROOT
+) -> Record:
+    """The cpu record of ``slug`` with ``overrides``, checkpointed every ``every``
+    steps and keeping every checkpoint."""
+    record = profile_record(slug, PROFILE, root)
+    if not isinstance(record, Record):
+        raise ValueError(f"{slug} trains nothing: it has no recipe to study")
+    record = record.replace(dict(overrides), f"study overrides of {slug}")
+    steps = record.train["steps"]
+    if every < 1 or steps % every:
+        raise ValueError(f"--every must divide train.steps ({steps}), got {every}")
+    schedule = {
+        "train.checkpoint_every": every,
+        "train.keep_checkpoints": steps // every,
+        "train.sample_every": 0,
+    }
+    return record.replace(schedule, "study schedule")
+
+
+def run_study(
+    slug: str,
+    name: str,
+    overrides: Mapping[str, Any],
+    every: int,
+    *,
+    root: Path = ROOT,
+    out_dir: Path | None = None,
+    judges: Judges | None = None,
+) -> list[Path]:
+    """Train the study (resuming) and judge every checkpoint not judged yet; returns
+    the results files of the study, one per checkpoint, in step order."""
+    record = study_record(slug, overrides, every, root)
+    out_dir = out_dir or root / "_runs" / STUDY / slug / name
+    seed_everything(record.seed)
+    data = open_data(record.data, "train", record.seed)
+    fitted = fit(build(record.model), data, record.train_config(str(out_dir / "train")))
+    return judge_checkpoints(
+        slug, name, overrides, every, fitted.out_dir / "checkpoints", root, judges
+    )
+
+
+def judge_checkpoints(
+    slug: str,
+    name: str,
+    overrides: Mapping[str, Any],
+    every: int,
+    checkpoints: Path,
+    root: Path = ROOT,
+    judges: Judges | None = None,
+) -> list[Path]:
+    """Evaluate each checkpoint in ``checkpoints`` (of a training of the study's
+    record) that has no results file yet, and write it; returns every results file of
+    those checkpoints, in step order."""
+    record = study_record(slug, overrides, every, root)
+    data = open_data(record.data, "train", record.seed)
+    method = build(record.model)
+    train = record.train_config(str(checkpoints.parent))
+    expected = ckpt.config_hash(run_config(method, data, train))
+    written = []
+    for step, path in ckpt.list_checkpoints(checkpoints):
+        folder = study_dir(slug, name, root) / f"step-{step:06d}"
+        written.append(folder / RESULTS)
+        if (folder / RESULTS).is_file():
+            continue
+        payload = ckpt.load_checkpoint(path)
+        if payload["config_hash"] != expected:
+            raise ValueError(
+                f"{path} was trained with other settings than study {name} of {slug}"
+                f" asks for ({command(slug, name, overrides, every)})"
+            )
+        for key, net in method.nets.items():
+            net.load_state_dict(payload["nets"][key])
+        at_step = record.replace({"train.steps": step}, "study checkpoint")
+        trained = payload.get("wall_time_s", 0.0)
+        state = FitResult("loaded", step, path.parent, path, "", trained)
+        experiment = Experiment(at_step, folder, data, method, state, judges=judges)
+        evaluate_experiment(experiment)
+        judges = experiment.judges
+        write_results(
+            folder,
+            slug=slug,
+            profile=STUDY,
+            seed=record.seed,
+            record=at_step.as_dict(),
+            params={
+                "study": name,
+                "overrides": dict(overrides),
+                "command": command(slug, name, overrides, every),
+            },
+            metrics=experiment.metrics,
+        )
+    return written
+
+
+def read_studies(slug: str, root: Path = ROOT) -> list[dict[str, Any]]:
+    """Every committed study results file of ``slug``, by study name then step."""
+    files = sorted((root / "book" / "results" / slug / STUDY).glob(f"*/*/{RESULTS}"))
+    return [json.loads(path.read_text()) for path in files]
+
+
+def changed_settings(record: Mapping[str, Any], base: Record) -> str:
+    """The model and train settings of ``record`` that differ from ``base`` (the
+    current cpu record), scheduling settings left out; ``-`` when none."""
+    full = parse_record(record, "study record").as_dict()
+    changes = []
+    for section in ("model", "train"):
+        now, then = base.as_dict()[section], full[section]
+        for key in sorted(set(now) | set(then)):
+            if section == "train" and key in SCHEDULING:
+                continue
+            if now.get(key) != then.get(key):
+                changes.append(f"{section}.{key}={then.get(key)}")
+    return ", ".join(changes) or "-"
+
+
+def study_rows(
+    results: Sequence[Mapping[str, Any]], base: Record, **checks: bool
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of :func:`study_table`: one row per results file, the FD as a
+    multiple of its floor and every other check of the bar as its value, a check
+    mark where it meets the bar (``checks`` as for :func:`vidlib.bar.bar`)."""
+    header: list[str] = ["study", "changed from the cpu record", "step"]
+    rows = []
+    for entry in results:
+        criteria = bar(entry["metrics"], **checks)
+        if len(header) == 3:
+            header += ["distance ÷ floor"] + [c.check for c in criteria[1:]]
+        cells = []
+        for i, c in enumerate(criteria):
+            if c.value is None or c.threshold is None:
+                cells.append("—")
+                continue
+            value = c.value * FD_MULTIPLE / c.threshold if i == 0 else c.value
+            cells.append(f"{value:.3g}{' ✓' if c.met else ''}")
+        settings = changed_settings(entry["record"], base)
+        steps = entry["record"]["train"]["steps"]
+        rows.append([entry["params"]["study"], settings, steps, *cells])
+    return header, rows
+
+
+def study_table(slug: str, root: Path = ROOT, **checks: bool) -> HTML:
+    """The committed studies of ``slug`` against the bar, as an HTML table."""
+    results = read_studies(slug, root)
+    if not results:
+        return HTML(f"<p>{slug} has no committed recipe study.</p>")
+    base = profile_record(slug, PROFILE, root)
+    return html_table(*study_rows(results, base, **checks))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vidlib.study",
+        description="Train a chapter's cpu record with changed settings, judge every "
+        "checkpoint and write book/results/<slug>/study/<name>/.",
+    )
+    parser.add_argument("slug", help="a chapter with a cpu record, e.g. mocogan")
+    parser.add_argument("name", help="the study's folder name, e.g. r1")
+    parser.add_argument("--every", type=int, required=True, help="steps per checkpoint")
+    parser.add_argument(
+        "-p",
+        dest="overrides",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a record setting (section.key, VALUE as YAML)",
+    )
+    args = parser.parse_args(argv)
+    overrides = {key: yaml.safe_load(value) for key, value in args.overrides}
+    for path in run_study(args.slug, args.name, overrides, args.every):
+        print(path, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
