@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vidlib.bar import bar, bar_rows, report, verdict
+from vidlib.bar import bar, bar_rows, report, shares_table, verdict
 
 P = "judge_shapes32x8_abcdef12"
 
@@ -112,3 +112,11 @@ def test_report_wraps_the_verdict() -> None:
     assert text.startswith("MoCoGAN (cpu, 1000 steps) misses 2 of 5 checks:")
     assert text.endswith(".") and all(len(line) <= 60 for line in text.splitlines())
     assert len(text.splitlines()) > 1
+
+
+def test_shares_table_puts_generated_beside_real() -> None:
+    generated = {"shape": {"circle": 0.8, "square": 0.2}}
+    real = {"shape": {"circle": 0.5, "square": 0.5}}
+    html = shares_table(generated, real).data
+    assert html.index("circle") < html.index("80%") < html.index("50%")
+    assert html.index("square") < html.index("20%")

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from vidlib import judging
-from vidlib.data.shapes import ACTIONS, COLORS, SHAPES, ShapesConfig, ShapesVideos
+from vidlib.data.shapes import (
+    ACTIONS,
+    COLORS,
+    SHAPES,
+    ShapesConfig,
+    ShapesVideos,
+    label_names,
+)
 from vidlib.judging import load_judges
 from vidlib.metrics import judges as judges_module
 from vidlib.metrics.judges import Judges
@@ -67,6 +74,19 @@ def test_predictions_are_global_labels_of_unseen_clips(smoke_judges: Judges) -> 
     features = smoke_judges.features(batch["video"])
     assert features.ndim == 2 and features.shape[0] == 64
     assert torch.isfinite(features).all()
+
+
+def test_shares_count_the_predicted_values_of_the_config(smoke_judges: Judges) -> None:
+    data = ShapesVideos(SMOKE, size=32, seed=7, split="test")
+    videos = torch.stack([data[i]["video"] for i in range(32)])
+    predicted = smoke_judges.predict(videos)
+    shares = smoke_judges.shares(videos)
+    assert list(shares["shape"]) == list(SMOKE.shapes)  # only the config's values
+    assert list(shares["action"]) == list(SMOKE.actions)
+    for key, values in shares.items():
+        for value, share in values.items():
+            label = label_names(key).index(value)
+            assert share == (predicted[key] == label).sum().item() / 32, (key, value)
 
 
 def test_frame_features_are_the_appearance_part_of_clip_features(

@@ -208,3 +208,18 @@ __all__ = [
     "report",
     "verdict",
 ]
+
+
+def shares_table(
+    generated: Mapping[str, Mapping[str, float]],
+    real: Mapping[str, Mapping[str, float]],
+) -> HTML:
+    """What the judges call generated and real clips (``Judges.shares`` of each): a
+    row per judged key and value with both percentages. A factor whose generated
+    shares are far from the real ones is what a low Inception Score ratio means."""
+    rows = [
+        [key, value, f"{share:.0%}", f"{real[key][value]:.0%}"]
+        for key, values in generated.items()
+        for value, share in values.items()
+    ]
+    return html_table(("judged", "as", "generated clips", "real clips"), rows)

@@ -35,7 +35,7 @@ from IPython.display import display
 
 from vidlib import checkpoint as ckpt
 from vidlib import viz
-from vidlib.bar import bar, bar_table, report
+from vidlib.bar import bar, bar_table, report, shares_table
 from vidlib.data.spec import open_data
 from vidlib.experiment import Experiment, evaluate_experiment, run_experiment
 from vidlib.method import Method, build
@@ -221,7 +221,8 @@ def no_reference_reason(slug: str, run: Experiment, root: Path = ROOT) -> str:
 
 def show_reference(reference: Experiment, title: str, **checks: bool) -> None:
     """A chapter's report of its reference run: steps and training time, the bar
-    (``checks`` as for :func:`vidlib.bar.bar`) and 16 samples as a GIF."""
+    (``checks`` as for :func:`vidlib.bar.bar`), what the judges call its clips and
+    real ones, and 16 samples as a GIF."""
     steps, fitted = reference.fitted.step, reference.fitted
     print(
         f"reference run: {steps} steps, {fitted.wall_time_s / 60:.0f} min of training"
@@ -230,6 +231,14 @@ def show_reference(reference: Experiment, title: str, **checks: bool) -> None:
     criteria = bar(reference.metrics, **checks)
     print(report(f"{title} (reference, {steps} steps)", criteria))
     display(bar_table(criteria))
+    if reference.judges is not None and reference.real_test is not None:
+        judges = reference.judges
+        print("what the judges call the reference run's clips and held-out real ones:")
+        display(
+            shares_table(
+                judges.shares(reference.fake), judges.shares(reference.real_test)
+            )
+        )
     display(viz.show_gif(reference.fake[:16], ncol=8, scale=3))
 
 

@@ -292,6 +292,18 @@ class Judges:
         """``{"action": (B,), factor: (B,)}`` predicted global label indices."""
         return {k: v.argmax(dim=1) for k, v in self.judge(videos)[1].items()}
 
+    def shares(self, videos: torch.Tensor) -> dict[str, dict[str, float]]:
+        """Per judged key (the action and each judged factor), the fraction of
+        ``videos`` predicted as each value the config has."""
+        predicted, index = self.predict(videos), label_index(self.config)
+        return {
+            key: {
+                label_names(key)[i]: (predicted[key] == i).float().mean().item()
+                for i in index[key].tolist()
+            }
+            for key in predicted
+        }
+
     def features(self, videos: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T, H, W)`` -> ``(B, D)`` clip features: the action judge's
         ``4 * width`` then each appearance judge's ``8 * its width``."""
