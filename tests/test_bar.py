@@ -120,3 +120,15 @@ def test_shares_table_puts_generated_beside_real() -> None:
     html = shares_table(generated, real).data
     assert html.index("circle") < html.index("80%") < html.index("50%")
     assert html.index("square") < html.index("20%")
+
+
+def test_a_value_just_under_the_bar_does_not_read_as_the_bar() -> None:
+    (criterion,) = [
+        c
+        for c in bar(metrics(**{"is_judge_action": 0.7996 * 4.0}))
+        if c.check.startswith("judge IS of action")
+    ]
+    assert criterion.met is False
+    assert criterion.row()[1] == "0.7996"
+    assert "(0.7996, bar >= 0.8)" in verdict([criterion])
+    assert bar(metrics())[0].row()[1] == "240"  # three digits when they are clear

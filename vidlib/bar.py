@@ -57,6 +57,18 @@ class Criterion:
     met: bool | None
     detail: str = ""
 
+    def shown(self) -> str:
+        """The value with enough digits that it does not read as the other side of
+        the threshold (0.7996 against 0.8 shows as 0.7996, not 0.8)."""
+        assert self.value is not None and self.threshold is not None
+        text = _fmt(self.value)
+        for digits in range(4, 8):
+            passes = _passes(float(text), self.threshold, self.sense)
+            if passes == _passes(self.value, self.threshold, self.sense):
+                break
+            text = f"{self.value:.{digits}g}"
+        return text
+
     def row(self) -> list[str]:
         """Check, value, bar, verdict as text (for :func:`~vidlib.viz.html_table`)."""
         if self.value is None or self.threshold is None:
@@ -65,7 +77,7 @@ class Criterion:
         if self.detail:
             bar += f" ({self.detail})"
         verdict = "met" if self.met else "missed"
-        return [self.check, _fmt(self.value), bar, verdict]
+        return [self.check, self.shown(), bar, verdict]
 
 
 def _criterion(
@@ -73,8 +85,13 @@ def _criterion(
 ) -> Criterion:
     if value is None or threshold is None:
         return Criterion(check, None, None, sense, None, detail)
-    met = value <= threshold if sense == "<=" else value >= threshold
-    return Criterion(check, value, threshold, sense, met, detail)
+    return Criterion(
+        check, value, threshold, sense, _passes(value, threshold, sense), detail
+    )
+
+
+def _passes(value: float, threshold: float, sense: str) -> bool:
+    return value <= threshold if sense == "<=" else value >= threshold
 
 
 def _value(metrics: Mapping[str, Any], key: str) -> float | None:
@@ -183,7 +200,7 @@ def verdict(criteria: Sequence[Criterion]) -> str:
         parts.append(
             f"misses {len(missed)} of {len(criteria)} checks: "
             + "; ".join(
-                f"{c.check} ({_fmt(c.value)}, bar {c.sense} {_fmt(c.threshold)})"
+                f"{c.check} ({c.shown()}, bar {c.sense} {_fmt(c.threshold)})"
                 for c in missed
             )
         )

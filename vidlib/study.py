@@ -198,8 +198,10 @@ def study_rows(
             if c.value is None or c.threshold is None:
                 cells.append("—")
                 continue
-            value = c.value * FD_MULTIPLE / c.threshold if i == 0 else c.value
-            cells.append(f"{value:.3g}{' ✓' if c.met else ''}")
+            value = (
+                f"{c.value * FD_MULTIPLE / c.threshold:.3g}" if i == 0 else c.shown()
+            )
+            cells.append(f"{value}{' ✓' if c.met else ''}")
         settings = changed_settings(entry["record"], base)
         steps = entry["record"]["train"]["steps"]
         rows.append([entry["params"]["study"], settings, steps, *cells])
