@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from IPython.display import display
+from IPython.display import HTML, display
 
 from vidlib import checkpoint as ckpt
 from vidlib import viz
@@ -233,7 +233,9 @@ def show_reference(reference: Experiment, title: str, **checks: bool) -> None:
     display(bar_table(criteria))
     if reference.judges is not None and reference.real_test is not None:
         judges = reference.judges
-        print("what the judges call the reference run's clips and held-out real ones:")
+        # a display, not a print: printed text is merged above the bar table
+        caption = "What the judges call the reference run's clips and held-out ones:"
+        display(HTML(f"<p>{caption}</p>"))
         display(
             shares_table(
                 judges.shares(reference.fake), judges.shares(reference.real_test)
