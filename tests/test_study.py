@@ -128,6 +128,7 @@ def test_rows_give_the_distance_as_a_multiple_of_the_floor_and_mark_the_bar() ->
         "step",
         "distance ÷ floor",
     ]
+    assert header[4:] == ["IS action ÷ real", "appearance kept", "action kept"]
     assert rows == [["s", "-", 2, "3 ✓", "0.5", "0.9 ✓", "0.1"]]
 
 

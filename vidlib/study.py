@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -192,7 +193,7 @@ def study_rows(
     for entry in results:
         criteria = bar(entry["metrics"], **checks)
         if len(header) == 3:
-            header += ["distance ÷ floor"] + [c.check for c in criteria[1:]]
+            header += ["distance ÷ floor"] + [_short(c.check) for c in criteria[1:]]
         cells = []
         for i, c in enumerate(criteria):
             if c.value is None or c.threshold is None:
@@ -206,6 +207,13 @@ def study_rows(
         steps = entry["record"]["train"]["steps"]
         rows.append([entry["params"]["study"], settings, steps, *cells])
     return header, rows
+
+
+def _short(check: str) -> str:
+    """A bar check's name for a table column (``IS shape ÷ real``, ``action kept``)."""
+    if match := re.fullmatch(r"judge IS of (\w+), ÷ real clips' IS", check):
+        return f"IS {match[1]} ÷ real"
+    return check.split(" over ")[0]
 
 
 def study_table(slug: str, root: Path = ROOT, **checks: bool) -> HTML:
