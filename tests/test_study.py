@@ -11,6 +11,7 @@ import pytest
 import yaml
 from test_method import tiny_record
 
+from vidlib import study
 from vidlib.experiment import run_experiment
 from vidlib.record import parse_record
 from vidlib.study import (
@@ -140,3 +141,17 @@ def test_committed_study_files_name_their_command() -> None:
     for results in read_studies("mocogan") + read_studies("g3an"):
         assert results["params"]["command"].startswith("python -m vidlib.study ")
         assert json.dumps(results["record"])  # a whole record, as written
+
+
+def test_command_line_values_are_read_as_the_runner_reads_them(monkeypatch) -> None:
+    seen = {}
+
+    def fake_run_study(slug, name, overrides, every):
+        seen.update(slug=slug, name=name, overrides=overrides, every=every)
+        return []
+
+    monkeypatch.setattr(study, "run_study", fake_run_study)
+    argv = ["mocogan", "fast", "--every", "500", "-p", "model.lr_g", "1e-3"]
+    assert study.main(argv + ["-p", "train.steps", "1000"]) == 0
+    assert seen["overrides"] == {"model.lr_g": 0.001, "train.steps": 1000}
+    assert seen["every"] == 500

@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from IPython.display import HTML
 
 from vidlib import checkpoint as ckpt
@@ -38,6 +37,7 @@ from vidlib.method import build
 from vidlib.metrics.judges import Judges
 from vidlib.record import Record, parse_record, profile_record
 from vidlib.results import RESULTS, ROOT, write_results
+from vidlib.runner.params import add_overrides_option, parse_overrides
 from vidlib.train import FitResult, fit, run_config, seed_everything
 from vidlib.viz import html_table
 
@@ -234,17 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("slug", help="a chapter with a cpu record, e.g. mocogan")
     parser.add_argument("name", help="the study's folder name, e.g. r1")
     parser.add_argument("--every", type=int, required=True, help="steps per checkpoint")
-    parser.add_argument(
-        "-p",
-        dest="overrides",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="set a record setting (section.key, VALUE as YAML)",
-    )
+    add_overrides_option(parser, "set a record setting (section.key, VALUE)")
     args = parser.parse_args(argv)
-    overrides = {key: yaml.safe_load(value) for key, value in args.overrides}
+    overrides = parse_overrides(args.overrides)
     for path in run_study(args.slug, args.name, overrides, args.every):
         print(path, file=sys.stderr)
     return 0

@@ -12,7 +12,7 @@ from vidlib.results import ROOT
 from vidlib.runner.build import build
 from vidlib.runner.errors import RunnerError, show
 from vidlib.runner.notebooks import slugs
-from vidlib.runner.params import PROFILES
+from vidlib.runner.params import PROFILES, add_overrides_option
 from vidlib.runner.plan import list_runs, run_all
 
 EXAMPLES = """\
@@ -54,14 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run = sub.add_parser("run", help="execute notebooks with papermill", **formatting)
     p_run.add_argument("slugs", nargs="*", metavar="SLUG", help="notebooks/<SLUG>.md")
     p_run.add_argument("--all", action="store_true", help="every notebooks/*.md")
-    p_run.add_argument(
-        "-p",
-        dest="overrides",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="set a record setting (section.key, VALUE as YAML) or a chapter knob",
+    add_overrides_option(
+        p_run, "set a record setting (section.key, VALUE as YAML) or a chapter knob"
     )
     p_run.add_argument("--force", action="store_true", help="rerun even if up to date")
     p_run.add_argument(

@@ -16,6 +16,7 @@ layer, so an error names the layer that brought the bad key; nothing runs before
 
 from __future__ import annotations
 
+import argparse
 import ast
 import re
 from collections.abc import Mapping
@@ -222,3 +223,22 @@ def parse_text(text: str) -> Any:
             return yaml.safe_load(text)
         except yaml.YAMLError:
             return text
+
+
+def add_overrides_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """The ``-p NAME VALUE`` option (repeatable) into ``args.overrides``; read the
+    values with :func:`parse_text` (:func:`parse_overrides`)."""
+    parser.add_argument(
+        "-p",
+        dest="overrides",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help=what,
+    )
+
+
+def parse_overrides(pairs: list[list[str]]) -> dict[str, Any]:
+    """``-p`` pairs as ``{name: value}``, each value through :func:`parse_text`."""
+    return {name: parse_text(value) for name, value in pairs}
