@@ -16,6 +16,7 @@ from vidlib.nn import (
     matched_width,
     recalibrate_batchnorm,
     sample_frames,
+    strided_video_trunk,
     transposed_video_conv,
 )
 
@@ -160,3 +161,12 @@ def test_sample_frames_takes_frames_of_each_clip() -> None:
     assert set(three[3:].tolist()) <= set(range(5, 10))
     every = sample_frames(videos, 5)[:, 0, 0, 0]
     assert sorted(every.tolist()) == list(range(10))
+
+
+def test_strided_video_trunk_halves_every_axis_and_counts_paper_parameters() -> None:
+    trunk = strided_video_trunk(3, 64, 4)
+    assert trunk(torch.zeros(2, 3, 16, 64, 64)).shape == (2, 512, 1, 4, 4)
+    convs = 64 * (3 * 64 + 64 * 128 + 128 * 256 + 256 * 512) + 64 + 128 + 256 + 512
+    norms = 2 * (128 + 256 + 512)
+    assert count(trunk) == convs + norms
+    assert not isinstance(trunk[1], nn.BatchNorm3d)  # no BN on the first layer

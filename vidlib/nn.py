@@ -1,7 +1,7 @@
 """Shared network blocks: factorised transposed spatio-temporal convolutions,
 factorised spatio-temporal self-attention (F-SA), spectral norm, weight-init and EMA
 helpers, the DCGAN image generator G_I and the frame sampler S_1 of MoCoGAN (which
-G3AN and NAVS reuse).
+G3AN and NAVS reuse), and the strided 3-D discriminator trunk of VGAN and TGAN.
 
 Video features are ``(B, C, T, H, W)``. A transposed convolution over time and space
 is written with its temporal and spatial parts apart (kernel ``k_t``/``k_s``, stride
@@ -282,6 +282,24 @@ def video_discriminator_frames(
             "video_temporal_padding (1 keeps 1 frame per layer)."
         )
     return left
+
+
+def strided_video_trunk(
+    channels: int, ndf: int, layers: int, bn_eps: float = 1e-5
+) -> nn.Sequential:
+    """The 3-D DCGAN discriminator trunk of VGAN and TGAN: ``layers`` Conv3d k4 s2 p1
+    of widths ``ndf·2^i``, BatchNorm (``bn_eps``) from the second layer, LeakyReLU 0.2.
+
+    ``(B, C, T, H, W)`` → ``(B, ndf·2^(layers−1), T/2^L, H/2^L, W/2^L)``, L = layers.
+    """
+    widths = [channels] + [ndf * 2**i for i in range(layers)]
+    out: list[nn.Module] = []
+    for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False)):
+        out.append(nn.Conv3d(c_in, c_out, 4, 2, 1))
+        if i > 0:
+            out.append(nn.BatchNorm3d(c_out, eps=bn_eps))
+        out.append(nn.LeakyReLU(0.2, True))
+    return nn.Sequential(*out)
 
 
 class ImageGenerator(nn.Module):
