@@ -51,14 +51,23 @@ def test_hinge_losses() -> None:
     assert generator_loss(torch.tensor(FAKE), "hinge").item() == pytest.approx(0.15)
 
 
+def test_wgan_losses_are_the_critic_objective() -> None:
+    """D: E[D(G(z))] − E[D(x)]; G: −E[D(G(z))] (Arjovsky et al. 2017, Eq. 3)."""
+    expected_d = sum(FAKE) / len(FAKE) - sum(REAL) / len(REAL)  # −0.15 − 0.6
+    got = discriminator_loss(torch.tensor(REAL), torch.tensor(FAKE), "wgan")
+    assert got.item() == pytest.approx(expected_d, rel=1e-6)
+    assert got.item() == pytest.approx(-0.75, rel=1e-6)
+    assert generator_loss(torch.tensor(FAKE), "wgan").item() == pytest.approx(0.15)
+
+
 def test_bce_is_stable_for_large_logits() -> None:
     loss = discriminator_loss(torch.tensor([1e4]), torch.tensor([-1e4]), "bce")
     assert loss.item() == 0.0
 
 
 def test_unknown_loss_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"unknown GAN loss 'wgan'; expected one of"):
-        generator_loss(torch.zeros(2), "wgan")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"unknown GAN loss 'lsgan'; expected one of"):
+        generator_loss(torch.zeros(2), "lsgan")  # type: ignore[arg-type]
 
 
 def _blur_numpy(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:

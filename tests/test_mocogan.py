@@ -153,7 +153,7 @@ def test_bad_configs_name_the_allowed_values() -> None:
     with pytest.raises(ValueError, match=r"D_V needs frames >= 13 at resolution 64"):
         MoCoGANConfig(frames=8)
     with pytest.raises(ValueError, match="loss must be one of"):
-        MoCoGANConfig(loss="wgan")
+        MoCoGANConfig(loss="lsgan")
     with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
         MoCoGANConfig(ema_decay=1.0)
 
