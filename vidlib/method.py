@@ -30,6 +30,7 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "mocogan": ("vidlib.models.mocogan", "MoCoGAN", "MoCoGANConfig"),
     "g3an": ("vidlib.models.g3an", "G3AN", "G3ANConfig"),
     "navs": ("vidlib.models.navs", "NAVS", "NAVSConfig"),
+    "vgan": ("vidlib.models.vgan", "VGAN", "VGANConfig"),
 }
 
 
