@@ -31,6 +31,7 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "g3an": ("vidlib.models.g3an", "G3AN", "G3ANConfig"),
     "navs": ("vidlib.models.navs", "NAVS", "NAVSConfig"),
     "tgan": ("vidlib.models.tgan", "TGAN", "TGANConfig"),
+    "vgan": ("vidlib.models.vgan", "VGAN", "VGANConfig"),
 }
 
 

@@ -47,22 +47,27 @@ def normal_init(
     net: nn.Module,
     convs: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d),
     std: float = 0.02,
+    bn_std: float | None = None,
+    zero_bias: bool = False,
 ) -> nn.Module:
     """The DCGAN-style init of official GAN code, in place; returns ``net``.
 
     The weight of every module of ``net`` that is an instance of one of ``convs``
-    ~ N(0, ``std``) (biases keep PyTorch's init; transposed convs are not instances of
-    ``nn.Conv*d`` and keep theirs unless listed), and every BatchNorm has
-    γ ~ N(1, ``std``), β = 0. A spectrally normalised conv gets the draw in its
-    unnormalised weight, and its power iteration is rerun (15 steps, as at
-    construction), so σ is estimated for the new weight.
+    ~ N(0, ``std``) (transposed convs are not instances of ``nn.Conv*d`` and keep
+    their init unless listed); their biases are set to 0 when ``zero_bias``, else
+    keep PyTorch's init. Every BatchNorm has γ ~ N(1, ``bn_std``) (default ``std``),
+    β = 0. A spectrally normalised conv gets the draw in its unnormalised weight,
+    and its power iteration is rerun (15 steps, as at construction), so σ is
+    estimated for the new weight.
     """
     for module in net.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
-            nn.init.normal_(module.weight, 1.0, std)
+            nn.init.normal_(module.weight, 1.0, std if bn_std is None else bn_std)
             nn.init.zeros_(module.bias)
         if not isinstance(module, convs):
             continue
+        if zero_bias and module.bias is not None:
+            nn.init.zeros_(module.bias)
         if parametrize.is_parametrized(module, "weight"):
             weights = module.parametrizations.weight
             nn.init.normal_(weights.original, 0.0, std)
@@ -303,27 +308,33 @@ def strided_video_trunk(
 
 
 class ImageGenerator(nn.Module):
-    """G_I: a DCGAN generator (bias-free ConvT k4, BN, ReLU; tanh output)."""
+    """G_I: a DCGAN generator (ConvT k4, BN, ReLU; tanh output), bias-free unless
+    ``bias`` (VGAN's Torch code keeps the default biases of every ConvT)."""
 
     def __init__(
-        self, dim_z: int, resolution: int, ngf: int, channels: int = 3
+        self,
+        dim_z: int,
+        resolution: int,
+        ngf: int,
+        channels: int = 3,
+        bias: bool = False,
     ) -> None:
         super().__init__()
         ups = int(math.log2(resolution)) - 2  # 4×4 → resolution
         width = ngf * 2 ** (ups - 1)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(dim_z, width, 4, 1, 0, bias=False),
+            nn.ConvTranspose2d(dim_z, width, 4, 1, 0, bias=bias),
             nn.BatchNorm2d(width),
             nn.ReLU(True),
         ]
         for _ in range(ups - 1):
             layers += [
-                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=bias),
                 nn.BatchNorm2d(width // 2),
                 nn.ReLU(True),
             ]
             width //= 2
-        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=bias), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
