@@ -126,6 +126,13 @@ def test_official_init() -> None:
     assert all(not b.any() for b in biases)
 
 
+def test_torch_init_keeps_pytorchs_draws() -> None:
+    torch.manual_seed(0)
+    g1 = TGAN(TGANConfig(init="torch")).nets["G"].g1
+    weights = [m.weight for m in g1.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert max(w.abs().max().item() for w in weights) > 0.01  # not U(±0.01)
+
+
 def test_svc_bounds_every_layer_of_d_and_keeps_the_small_singular_values() -> None:
     method = small(ndf=8)
     d = method.nets["D"]
@@ -313,6 +320,7 @@ def test_registered_as_tgan() -> None:
         (dict(loss="lsgan"), r"loss must be one of \('bce', 'hinge', 'wgan'\)"),
         (dict(ngf=5), r"ngf must be an even number >= 2"),
         (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
+        (dict(init="xavier"), r"init must be one of \('official', 'torch'\)"),
     ],
 )
 def test_bad_configs_name_the_field_and_the_allowed_values(overrides, message) -> None:

@@ -64,7 +64,7 @@ Where the paper is silent we follow that code:
   same per-parameter update.
 
 The cpu profile adds settings the paper does not use (two learning rates, an EMA of
-G); each is a switch here and is listed in the chapter's deviations.
+G, PyTorch's init); each is a switch here and is listed in the chapter's deviations.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ from torch import nn
 
 from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
 from vidlib.method import SamplesFromG
-from vidlib.nn import ema_update, strided_video_trunk
+from vidlib.nn import WEIGHT_INITS, ema_update, strided_video_trunk
 
 #: BatchNorm ε of the official code (Chainer's default)
 BN_EPS = 2e-5
@@ -103,6 +103,7 @@ class TGANConfig:
     lr_g: float = 5e-5
     lr_d: float = 5e-5
     ema_decay: float = 0.0  # EMA of G for sampling; 0 = off (paper)
+    init: str = "official"  # "official": see official_init; "torch": PyTorch's init
 
     @property
     def layers(self) -> int:
@@ -127,6 +128,8 @@ class TGANConfig:
             raise ValueError(f"loss must be one of {GAN_LOSSES}, got {self.loss!r}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.init not in WEIGHT_INITS:
+            raise ValueError(f"init must be one of {WEIGHT_INITS}, got {self.init!r}")
         for name in ("dim_z", "channels", "ndf", "svc_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -307,7 +310,8 @@ class TGAN(SamplesFromG):
             "G": VideoGenerator(cfg),
             "D": VideoDiscriminator(cfg),
         }
-        official_init(self.nets["G"], self.nets["D"])
+        if cfg.init == "official":
+            official_init(self.nets["G"], self.nets["D"])
         if cfg.ema_decay > 0:
             self.nets["G_ema"] = copy.deepcopy(self.nets["G"]).requires_grad_(False)
 
