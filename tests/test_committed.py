@@ -110,9 +110,35 @@ def test_oversized_weights_are_refused_and_the_old_reference_kept(
     folder = reference_dir("mocogan", root)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     monkeypatch.setattr(committed, "MAX_BYTES", 100)
-    with pytest.raises(ValueError, match="over the 0 MiB a committed run may"):
+    with pytest.raises(ValueError, match="even in float16, over the 0 MiB"):
         make_reference("mocogan", root=root, out_dir=run)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_weights_over_the_limit_in_float32_are_committed_in_float16(
+    made, tmp_path, monkeypatch
+) -> None:
+    root, run = made
+    float32 = (reference_dir("mocogan", root) / "weights.pt").stat().st_size
+    params = tmp_path / "notebooks" / "params"
+    params.mkdir(parents=True)
+    (params / "mocogan.reference.yaml").write_text(yaml.safe_dump(reference_record()))
+    monkeypatch.setattr(committed, "MAX_BYTES", float32 - 1)
+    folder = make_reference("mocogan", root=tmp_path, out_dir=run)
+    assert (folder / "weights.pt").stat().st_size < float32
+    saved = torch.load(folder / "weights.pt", weights_only=True)["nets"]["G_ema"]
+    assert {v.dtype for v in saved.values() if v.is_floating_point()} == {
+        torch.float16
+    }
+    assert json.loads((folder / "reference.json").read_text())["weights_dtype"] == (
+        "float16"
+    )
+    reloaded = load_reference("mocogan", tmp_path, evaluate=False).method
+    trained = load_trained(run)[0]
+    assert all(p.dtype == torch.float32 for p in reloaded.nets["G"].parameters())
+    rounded, exact = sample(reloaded, 4, 0), sample(trained, 4, 0)
+    assert not torch.equal(rounded, exact)
+    torch.testing.assert_close(rounded, exact, atol=2e-2, rtol=0)
 
 
 @pytest.mark.parametrize("damage", [b"not a checkpoint", None])
