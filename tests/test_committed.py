@@ -127,9 +127,7 @@ def test_weights_over_the_limit_in_float32_are_committed_in_float16(
     folder = make_reference("mocogan", root=tmp_path, out_dir=run)
     assert (folder / "weights.pt").stat().st_size < float32
     saved = torch.load(folder / "weights.pt", weights_only=True)["nets"]["G_ema"]
-    assert {v.dtype for v in saved.values() if v.is_floating_point()} == {
-        torch.float16
-    }
+    assert {v.dtype for v in saved.values() if v.is_floating_point()} == {torch.float16}
     assert json.loads((folder / "reference.json").read_text())["weights_dtype"] == (
         "float16"
     )

@@ -14,7 +14,7 @@ import torch
 from test_method import tiny_record
 from test_registry import RandomJudges
 
-from vidlib.experiment import compare, held_out, run_experiment
+from vidlib.experiment import compare, comparison_table, held_out, run_experiment
 from vidlib.method import eval_mode, load_trained
 from vidlib.metrics.disentanglement import code_effect
 from vidlib.metrics.registry import evaluate
@@ -140,3 +140,17 @@ def test_results_of_a_run_without_sample_grids(tmp_path: Path) -> None:
     run_experiment(record, tmp_path, slug="mocogan")
     artifacts = json.loads((tmp_path / "results.json").read_text())["artifacts"]
     assert "samples" not in artifacts and "checkpoint" in artifacts
+
+
+def test_comparison_table_gives_each_measures_direction() -> None:
+    ours = {"is_judge_action": {"value": 2.0}, "mfd_fake": {"value": 0.1}}
+    theirs = {
+        "is_judge_action": {"value": 1.5, "better": "higher"},
+        "mfd_fake": {"value": 0.2},
+    }
+    lines = comparison_table(ours, theirs, ("A", "B")).splitlines()
+    assert lines[0] == "| measure | A | B | better |"
+    assert lines[2:] == [
+        "| `is_judge_action` | 2.000 | 1.500 | higher |",
+        "| `mfd_fake` | 0.100 | 0.200 | — |",
+    ]

@@ -253,3 +253,24 @@ def test_is_judge_alone_scores_the_action_and_every_judged_factor(shapes) -> Non
     assert entries["is_judge_color"]["value"] == alone["value"]
     with pytest.raises(ValueError, match="'is_judge' needs judges"):
         evaluate(["is_judge"], test)
+
+
+def test_entries_say_which_direction_is_better(shapes) -> None:
+    train, test = shapes
+    names = ["fd_judge", "kd_judge", "is_judge_action", "hyx_judge_action"]
+    names += ["hy_judge_action", "fcs_navs_ssim", "mfd_pixels"]
+    judges = RandomJudges()
+    entries = evaluate(names, test, real=train, judges=judges)
+    better = {
+        name.replace(judges.protocol, "judge"): e.get("better")
+        for name, e in entries.items()
+    }
+    assert better == {
+        "fd_judge": "lower",
+        "kd_judge": "lower",
+        "is_judge_action": "higher",
+        "hyx_judge_action": "lower",
+        "hy_judge_action": "higher",
+        "fcs_navs_ssim": "higher",
+        "mfd_pixels": None,  # neither: near the real clips' is best
+    }

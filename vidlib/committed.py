@@ -110,8 +110,9 @@ def make_reference(
     if size > MAX_BYTES:
         shutil.rmtree(staging)
         raise ValueError(
-            f"{slug}'s reference weights take {size / 2**20:.1f} MiB even in float16, "
-            f"over the {MAX_BYTES / 2**20:.0f} MiB a committed run may; shrink the model"
+            f"{slug}'s reference weights take {size / 2**20:.1f} MiB even in "
+            f"float16, over the {MAX_BYTES / 2**20:.0f} MiB a committed run may; "
+            "shrink the model"
         )
     manifest = {
         "slug": slug,

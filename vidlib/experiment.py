@@ -292,7 +292,8 @@ def comparison_table(
     names: tuple[str, str],
 ) -> str:
     """A markdown table of the metrics both runs have: ``| measure | ours | theirs |
-    better |`` (``names`` are the two column titles)."""
+    better |`` (``names`` are the two column titles; "better" is the entry's
+    direction, "—" where it has none)."""
     lines = [
         f"| measure | {names[0]} | {names[1]} | better |",
         "|---|---|---|---|",
@@ -302,6 +303,6 @@ def comparison_table(
         if entry["value"] is not None and mine is not None:
             lines.append(
                 f"| `{name}` | {mine:.3f} | {entry['value']:.3f} |"
-                f" {entry.get('better', 'lower')} |"
+                f" {entry.get('better', '—')} |"
             )
     return "\n".join(lines)

@@ -1,7 +1,9 @@
 """Metric registry: names that carry their protocol; entries for ``write_results``.
 
 ``evaluate(names, fake, real=..., judges=..., weights=...)`` returns ``{name: {"value":
-float | None, "protocol": str, "n_fake": int, "seed": int, ...}}``. Names:
+float | None, "protocol": str, "n_fake": int, "seed": int, ...}}``, with ``"better":
+"lower"`` or ``"higher"`` where a direction is defined (not for ``mfd``, which should
+be near the real clips'). Names:
 
 ==========================  ==========================================================
 ``fd_judge``                Fréchet distance of judge clip features, fake vs real; the
@@ -74,6 +76,7 @@ def _fd_entry(fake_feats: torch.Tensor, real_feats: torch.Tensor) -> Entry:
     value = frechet_distance_from_stats(a, b, "eigh")
     entry: Entry = {
         "value": value,
+        "better": "lower",
         "feature_dim": int(a.mu.shape[0]),
         "rank_deficient": a.rank_deficient or b.rank_deficient,
     }
@@ -94,6 +97,7 @@ def _kd_entry(fake_feats: torch.Tensor, real_feats: torch.Tensor, seed: int) -> 
     size = min(KD_SUBSET_SIZE, len(fake_feats), len(real_feats))
     return {
         "value": float(values.mean()),
+        "better": "lower",
         "std": float(values.std()),
         "subset_size": size,
     }
@@ -192,15 +196,18 @@ class _Evaluation:
                 mean, std = inception_score(probs, IS_SPLITS)
                 protocol = f"exp(E KL(p(y|x)||p(y))), {source}, {IS_SPLITS} split(s)"
                 entry = {"value": mean, "splits": IS_SPLITS, "protocol": protocol}
+                entry["better"] = "higher"
                 if std is not None:
                     entry["std"] = std  # over the splits (ddof=0)
                 return name, entry
             if kind == "hyx":
                 value = conditional_entropy(probs)
-                return name, {"value": value, "protocol": f"H(y|x) in nats, {source}"}
+                protocol = f"H(y|x) in nats, {source}"
+                return name, {"value": value, "protocol": protocol, "better": "lower"}
             return name, {
                 "value": marginal_entropy(probs),
                 "protocol": f"H(y) in nats, {source}",
+                "better": "higher",
             }
         if name == "fcs_navs_ssim":
             protocol = (
@@ -208,7 +215,8 @@ class _Evaluation:
                 "SSIM of Wang 2004 (11x11 Gaussian, sigma 1.5, K 0.01/0.03), [0,1], "
                 "RGB mean"
             )
-            return name, {"value": consistency.fcs(fake), "protocol": protocol}
+            value = consistency.fcs(fake)
+            return name, {"value": value, "protocol": protocol, "better": "higher"}
         if match := re.fullmatch(r"mcs_navs_(pixels|judge|vgg16)", name):
             return name, self.mcs_entry(name, match.group(1))
         if name == "acd_shapes_colour":
