@@ -1,14 +1,11 @@
 """TGAN: paper-size counts, shapes, the z_0 code keys, WGAN updates, singular value
-clipping and its schedule, exact resume, bad configs."""
+clipping and its schedule, bad configs (exact resume: tests/test_train.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from vidlib.method import method_classes, sample
 from vidlib.models import tgan
@@ -19,7 +16,6 @@ from vidlib.models.tgan import (
     clip_singular_values,
     singular_value_clipping,
 )
-from vidlib.train import TrainConfig, fit, seed_everything
 
 TINY = dict(dim_z=4, frames=4, resolution=16, ngf=4, ndf=4)
 
@@ -255,54 +251,6 @@ def test_sampling_with_an_ema_generator() -> None:
     method.train_step({"video": videos()}, 0)
     out = sample(method, 2, seed=0)
     assert out.shape == (2, 3, 4, 16, 16) and out.abs().max() <= 1
-
-
-class NoiseVideos(Dataset):
-    """Clips that are a pure function of their index."""
-
-    config = {"dataset": "noise", "size": 12}
-
-    def __len__(self) -> int:
-        return 12
-
-    def __getitem__(self, index: int) -> dict:
-        return {"video": videos(1, index)[0], "index": index}
-
-
-def fit_tiny(out_dir: Path, steps: int) -> TGAN:
-    seed_everything(0)
-    method = TGAN(TGANConfig(**TINY, svc_every=2, ema_decay=0.5))
-    cfg = TrainConfig(
-        out_dir=str(out_dir),
-        steps=steps,
-        batch_size=4,
-        checkpoint_every=3,
-        sample_every=0,
-        log_every=1,
-        progress=False,
-    )
-    fit(method, NoiseVideos(), cfg)
-    return method
-
-
-def test_resume_with_rmsprop_and_svc_is_bit_identical(tmp_path: Path) -> None:
-    """SVC after steps 1, 3, 5 (0-based); the run is cut after step 2, so the
-    resumed half must find the schedule from ``step`` and RMSprop's state in the
-    checkpoint."""
-    straight = fit_tiny(tmp_path / "straight", 7)
-    fit_tiny(tmp_path / "split", 3)
-    torch.manual_seed(12345)
-    resumed = fit_tiny(tmp_path / "split", 7)
-    for name, net in straight.nets.items():
-        other = resumed.nets[name].state_dict()
-        for key, value in net.state_dict().items():
-            assert torch.equal(value, other[key]), f"{name}.{key}"
-    for name, opt in straight.opts.items():
-        state = resumed.opts[name].state_dict()["state"]
-        for index, entry in opt.state_dict()["state"].items():
-            assert torch.equal(entry["square_avg"], state[index]["square_avg"])
-    log = (tmp_path / "straight" / "scalars.jsonl").read_text()
-    assert log == (tmp_path / "split" / "scalars.jsonl").read_text()
 
 
 def test_registered_as_tgan() -> None:

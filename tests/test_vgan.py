@@ -1,18 +1,14 @@
 """VGAN: paper-size counts, the two streams, the output options, the losses against
-their equations, updates, exact resume and bad configs."""
+their equations, updates and bad configs (exact resume: tests/test_train.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
 from vidlib.method import build, eval_mode, sample
 from vidlib.models.vgan import VGAN, VGANConfig, mask_penalty
-from vidlib.train import TrainConfig, fit, seed_everything
 
 
 def count(module: torch.nn.Module) -> int:
@@ -223,51 +219,6 @@ def test_lazy_r1_every_r1_every_steps() -> None:
     first, second = method.train_step(clips(), 0), method.train_step(clips(), 1)
     assert first["d_r1"] > 0 and "d_r1" not in second
     assert "d_r1" not in small().train_step(clips(), 0)
-
-
-class NoiseVideos(Dataset):
-    """Clips that are a pure function of their index."""
-
-    config = {"dataset": "noise", "size": 12}
-
-    def __len__(self) -> int:
-        return 12
-
-    def __getitem__(self, index: int) -> dict:
-        gen = torch.Generator().manual_seed(index)
-        return {"video": torch.rand(3, 4, 16, 16, generator=gen) * 2 - 1}
-
-
-def train(out_dir: Path, steps: int) -> VGAN:
-    seed_everything(0)
-    method = small(ema_decay=0.9, r1_gamma=0.1, r1_every=2)
-    cfg = TrainConfig(
-        out_dir=str(out_dir),
-        steps=steps,
-        batch_size=4,
-        checkpoint_every=3,
-        sample_every=100,
-        num_samples=2,
-        log_every=1,
-        progress=False,
-    )
-    fit(method, NoiseVideos(), cfg)
-    return method
-
-
-def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path) -> None:
-    straight = train(tmp_path / "straight", 5)
-    train(tmp_path / "split", 3)
-    torch.manual_seed(12345)  # a new process: fresh objects, fresh RNG
-    resumed = train(tmp_path / "split", 5)
-    for name, net in straight.nets.items():
-        theirs = resumed.nets[name].state_dict()
-        for key, value in net.state_dict().items():
-            assert torch.equal(value, theirs[key]), (name, key)
-    log = "scalars.jsonl"
-    assert (tmp_path / "straight" / log).read_text() == (
-        tmp_path / "split" / log
-    ).read_text()
 
 
 def test_registered_and_built_from_a_record() -> None:
