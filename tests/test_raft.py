@@ -167,6 +167,19 @@ def test_gradient_reaches_both_frames_through_a_frozen_raft() -> None:
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_no_gradient_flows_through_the_lookup_positions() -> None:
+    """As the official code, each update starts from detached coordinates: with a
+    constant Δf = bias, d(flow)/d(bias) counts the last update only (8 px per cell),
+    not all n of them."""
+    model = raft("small", num_flow_updates=3).eval()
+    head = model.update_block.flow_head.conv2
+    with torch.no_grad():
+        head.weight.zero_()
+    image1, image2 = torch.rand(2, 1, 3, 64, 64) * 2 - 1
+    model(image1, image2)[:, 0].sum().backward()
+    torch.testing.assert_close(head.bias.grad, torch.tensor([8.0 * 64, 0.0]))
+
+
 def test_correlation_pyramid_is_the_scaled_all_pairs_dot_product() -> None:
     gen = torch.Generator().manual_seed(0)
     g1, g2 = torch.randn(2, 2, 3, 4, 6, generator=gen)  # B=2, D=3, h=4, w=6
