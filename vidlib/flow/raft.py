@@ -13,9 +13,9 @@ The network (paper Sec. 3; sizes of the official code, which torchvision ports):
   both map ``(3, H, W)`` to ``(D, H/8, W/8)``. ``g_θ`` (instance norm) sees both
   frames, ``h_θ`` (batch norm for large, none for small) only frame 1; ``h_θ``'s
   output splits into the GRU's initial state ``tanh(·)`` and the context ``relu(·)``.
-* Correlation volume ``C_ijkl = Σ_h g_θ(I_1)_ijh · g_θ(I_2)_klh / √D`` (the official
-  code divides by √D; the paper's formula does not) and its pyramid
-  ``{C^1, …, C^L}``, ``L = 4``, by 2×2 average pooling of the last two axes.
+* Correlation volume ``C_ijkl = Σ_h g_θ(I_1)_ijh · g_θ(I_2)_klh / √D`` (the 1/√D is
+  the official code's and torchvision's; the paper's Eq. 1 is the plain sum) and its
+  pyramid ``{C^1, …, C^L}``, ``L = 4``, by 2×2 average pooling of the last two axes.
 * Lookup ``L_C``: around ``x' = x + f(x)``, level ``k`` is sampled bilinearly at
   ``x'/2^k + d`` for ``d`` in a square window ``‖d‖_∞ ≤ r`` (the paper writes the
   1-norm; the code and torchvision use the square, RAFT issue 122), ``r = 4`` large,
@@ -32,7 +32,7 @@ Where this module differs from torchvision / the official code, and why:
 * The flow RAFT iterates is in 1/8-grid cells; :meth:`RAFT.forward` returns it ×8, in
   input pixels, as the :mod:`vidlib.flow` contract asks (:meth:`RAFT.refine` keeps the
   grid flow). :meth:`RAFT.upsampled` is torchvision's last prediction.
-* Inputs from 64 to 120 pixels a side. The lookup samples bilinearly at absolute
+* Inputs of 64 to 120 pixels a side work here. The lookup samples bilinearly at absolute
   pixel coordinates with zeros outside; the official code normalises them by
   ``size − 1`` for ``grid_sample(align_corners=True)``, which divides by zero on a
   level one cell wide, i.e. whenever the 1/8 map has a side under 16 (input under 128):
@@ -198,6 +198,13 @@ def conv_norm_relu(
     return nn.Sequential(*layers)
 
 
+def _skip(c_in: int, c_out: int, norm: str | None, stride: int) -> nn.Module:
+    """The blocks' shortcut: identity, or a 1×1 conv + norm where the shape changes."""
+    if stride == 1 and c_in == c_out:
+        return nn.Identity()
+    return conv_norm_relu(c_in, c_out, 1, stride, norm, relu=False)
+
+
 class ResidualBlock(nn.Module):
     """Two 3×3 conv-norm-ReLUs plus a (projected when the shape changes) skip, then
     ReLU: the large encoders' block (official ``ResidualBlock``)."""
@@ -228,12 +235,6 @@ class BottleneckBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.convnormrelu3(self.convnormrelu2(self.convnormrelu1(x)))
         return F.relu(self.downsample(x) + y)
-
-
-def _skip(c_in: int, c_out: int, norm: str | None, stride: int) -> nn.Module:
-    if stride == 1 and c_in == c_out:
-        return nn.Identity()
-    return conv_norm_relu(c_in, c_out, 1, stride, norm, relu=False)
 
 
 class FeatureEncoder(nn.Module):
