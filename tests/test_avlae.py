@@ -300,6 +300,27 @@ def test_each_step_updates_exactly_the_networks_alg_1_names() -> None:
     assert not method.flow.training
 
 
+def test_each_step_differentiates_only_the_networks_it_updates() -> None:
+    """The gradients of Alg. 1 lines 12/14, 22 and 28: after each step (gradients
+    cleared before it), exactly the networks it names hold one."""
+    method = small()
+    steps = [
+        (lambda: method.step_I(videos()), {"E_A", "E_M", "D_I", "D_V"}),
+        (lambda: method.step_II(4), {"F_A", "F_M", "G"}),
+        (lambda: method.step_III(4), {"E_A", "E_M", "G"}),
+    ]
+    for run, names in steps:
+        for net in method.networks.values():
+            net.zero_grad(set_to_none=True)
+        run()
+        with_grad = {
+            name
+            for name, net in method.networks.items()
+            if any(p.grad is not None for p in net.parameters())
+        }
+        assert with_grad == names
+
+
 def test_one_optimiser_per_side_keeps_its_state_across_the_steps() -> None:
     """Adam steps per parameter after one iteration: E_A and E_M* twice (I, III),
     D_I and D_V once (I), G twice (II, III), F_A and F_M once (II)."""
