@@ -199,12 +199,9 @@ def mapping(dim_z: int, dim_w: int) -> nn.Sequential:
 def latent_discriminator(dim_in: int, width: int) -> nn.Sequential:
     """The 3 fully connected layers of D_I or D_V (Sec. 5.2), ``dim_in → width →
     width → 1`` with no activation between them (ALAE's D): ``(B, dim_in) → (B,)``."""
-    return nn.Sequential(
-        nn.Linear(dim_in, width),
-        nn.Linear(width, width),
-        nn.Linear(width, 1),
-        nn.Flatten(0),
-    )
+    widths = [dim_in] + [width] * (DISCRIMINATOR_LAYERS - 1) + [1]
+    layers = [nn.Linear(a, b) for a, b in zip(widths, widths[1:], strict=False)]
+    return nn.Sequential(*layers, nn.Flatten(0))
 
 
 def encoder_widths(size: int, ndf: int) -> list[int]:
