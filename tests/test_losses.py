@@ -42,6 +42,20 @@ def test_bce_generator_loss_is_non_saturating() -> None:
     )
 
 
+def test_minimax_generator_loss_is_the_saturating_log_one_minus_d() -> None:
+    """G minimises E[log(1 − σ(D(G(z))))] (Eq. 1); D's loss is the bce one."""
+    expected = sum(math.log(1 - sigmoid(x)) for x in FAKE) / len(FAKE)
+    got = generator_loss(torch.tensor(FAKE), "minimax")
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+    assert got.item() == pytest.approx(-0.7082, abs=1e-4)  # (log σ(1) + log σ(−0.7))/2
+    real, fake = torch.tensor(REAL), torch.tensor(FAKE)
+    assert discriminator_loss(real, fake, "minimax") == discriminator_loss(
+        real, fake, "bce"
+    )
+    saturated = generator_loss(torch.tensor([-1e4]), "minimax")
+    assert saturated.item() == 0.0  # log(1 − 0): no gradient left, as Eq. 1 has
+
+
 def test_hinge_losses() -> None:
     expected_d = sum(max(0, 1 - x) for x in REAL) / len(REAL) + sum(
         max(0, 1 + x) for x in FAKE

@@ -13,6 +13,7 @@ from vidlib.nn import (
     FactorisedSelfAttention,
     Transposed,
     ema_update,
+    factorised_video_encoder,
     matched_width,
     recalibrate_batchnorm,
     sample_frames,
@@ -170,3 +171,23 @@ def test_strided_video_trunk_halves_every_axis_and_counts_paper_parameters() -> 
     norms = 2 * (128 + 256 + 512)
     assert count(trunk) == convs + norms
     assert not isinstance(trunk[1], nn.BatchNorm3d)  # no BN on the first layer
+
+
+def test_factorised_video_encoder_reads_the_whole_clip_into_one_vector() -> None:
+    """Two layers: 16×16 → 4×4 and T 15 → 8 → 4; the head's kernels cover what is
+    left (4×4, 4 frames), so every input value reaches the output."""
+    encoder = factorised_video_encoder(2, [3, 5], frames=15, size=16, out=7)
+    x = torch.randn(2, 2, 15, 16, 16, requires_grad=True)
+    out = encoder(x)
+    assert out.shape == (2, 7)
+    assert encoder[-2].kernel_size == (4, 1, 1) and encoder[-4].kernel_size == (1, 4, 4)
+    out[0].sum().backward()
+    assert (x.grad[0] != 0).float().mean() > 0.9 and not x.grad[1].any()
+    # spatial (c_in·w·16 + w) and temporal (w·w·3 + w) per layer; head 5→5, 5→7
+    layers = (2 * 3 * 16 + 3 + 3 * 3 * 3 + 3) + (3 * 5 * 16 + 5 + 5 * 5 * 3 + 5)
+    assert count(encoder) == layers + (5 * 5 * 16 + 5) + (5 * 7 * 4 + 7)
+    bare = factorised_video_encoder(2, [], frames=7, size=4, out=6)  # no layer
+    assert bare(torch.zeros(1, 2, 7, 4, 4)).shape == (1, 6)
+    assert count(bare) == (2 * 6 * 16 + 6) + (6 * 6 * 7 + 6)
+    with pytest.raises(ValueError, match="2 stride-2 layers need a size divisible"):
+        factorised_video_encoder(2, [3, 5], frames=4, size=6, out=7)

@@ -265,7 +265,10 @@ def test_registered_as_tgan() -> None:
         (dict(frames=12), r"frames must be a power of two >= 2 .*got 12"),
         (dict(frames=8), r"frames must be resolution/4 = 16 at resolution 64"),
         (dict(resolution=48, frames=12), r"resolution must be a power of two >= 8"),
-        (dict(loss="lsgan"), r"loss must be one of \('bce', 'hinge', 'wgan'\)"),
+        (
+            dict(loss="lsgan"),
+            r"loss must be one of \('bce', 'hinge', 'wgan', 'minimax'\)",
+        ),
         (dict(ngf=5), r"ngf must be an even number >= 2"),
         (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
         (dict(init="xavier"), r"init must be one of \('official', 'torch'\)"),

@@ -1,4 +1,4 @@
-"""The training loop: exact resume (a toy, MoCoGAN, VGAN and TGAN; weights,
+"""The training loop: exact resume (a toy, MoCoGAN, VGAN, TGAN and AVLAE; weights,
 optimiser state and log), skip_if_done, NaN guard, bad checkpoints."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
 from vidlib import checkpoint as ckpt
+from vidlib.models.avlae import AVLAE, AVLAEConfig
 from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
 from vidlib.models.tgan import TGAN, TGANConfig
 from vidlib.models.vgan import VGAN, VGANConfig
@@ -97,6 +99,28 @@ def tiny_tgan() -> TGAN:
     return TGAN(TGANConfig(**cfg, svc_every=2, ema_decay=0.5))
 
 
+class PooledFlow(nn.Module):
+    """A flow estimator of vidlib.flow's contract (stride 4): a fixed 1×1 conv of
+    the pooled first frame and the pooled frame difference."""
+
+    stride = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mix = nn.Conv2d(6, 2, 1)
+
+    def forward(self, image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
+        a, b = (F.avg_pool2d(x, self.stride) for x in (image1, image2))
+        return self.stride * self.mix(torch.cat([a, b - a], dim=1))
+
+
+def tiny_avlae() -> AVLAE:
+    """Three steps per iteration on one optimiser per side, each drawing fresh codes
+    and random frames, and an EMA: resume must restore all of them."""
+    sizes = dict(dim_z=4, dim_w=4, frames=4, resolution=16, ngf=4, ndf=4)
+    return AVLAE(AVLAEConfig(**sizes, ema_decay=0.9), PooledFlow())
+
+
 def config(out_dir: Path, steps: int, **overrides) -> TrainConfig:
     base = dict(
         out_dir=str(out_dir),
@@ -126,8 +150,8 @@ def build(make, seed: int = 0):
 
 @pytest.mark.parametrize(
     "make",
-    [Regression, tiny_mocogan, tiny_vgan, tiny_tgan],
-    ids=["toy", "mocogan", "vgan", "tgan"],
+    [Regression, tiny_mocogan, tiny_vgan, tiny_tgan, tiny_avlae],
+    ids=["toy", "mocogan", "vgan", "tgan", "avlae"],
 )
 def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, make) -> None:
     straight = build(make)

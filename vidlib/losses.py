@@ -7,6 +7,8 @@ and return a scalar mean.
   MoCoGAN sums over its two discriminators as F_V (Tulyakov et al. 2018); the
   generator uses the non-saturating form −log D(G(z)) that Goodfellow et al.
   recommend in Sec. 3.
+* ``"minimax"`` — the same D loss, and the generator minimises Eq. (1) itself,
+  E[log(1 − D(G(z)))] (saturating), as AVLAE's Alg. 1 writes its generator loss.
 * ``"hinge"`` — the hinge objective of Lim & Ye (2017) / Miyato et al. (2018), used
   only by the cpu profile to make a GAN learn in minutes (listed as a deviation).
 * ``"wgan"`` — the Wasserstein objective of Arjovsky et al. (2017), Eq. (3), that TGAN
@@ -23,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-GANLoss = Literal["bce", "hinge", "wgan"]
-GAN_LOSSES: tuple[str, ...] = ("bce", "hinge", "wgan")
+GANLoss = Literal["bce", "hinge", "wgan", "minimax"]
+GAN_LOSSES: tuple[str, ...] = ("bce", "hinge", "wgan", "minimax")
 
 
 def _check_kind(kind: str) -> None:
@@ -37,12 +39,13 @@ def discriminator_loss(
 ) -> torch.Tensor:
     """Discriminator loss on logits of real and generated samples.
 
-    bce:   −E[log σ(D(x))] − E[log(1 − σ(D(G(z))))]   (Goodfellow et al. 2014, Eq. 1)
+    bce, minimax: −E[log σ(D(x))] − E[log(1 − σ(D(G(z))))]   (Goodfellow et al.
+                   2014, Eq. 1)
     hinge: E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]
     wgan:  E[D(G(z))] − E[D(x)]   (the critic maximises Arjovsky et al. 2017, Eq. 3)
     """
     _check_kind(kind)
-    if kind == "bce":
+    if kind in ("bce", "minimax"):
         return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
     if kind == "wgan":
         return fake_logits.mean() - real_logits.mean()
@@ -52,12 +55,15 @@ def discriminator_loss(
 def generator_loss(fake_logits: torch.Tensor, kind: GANLoss = "bce") -> torch.Tensor:
     """Generator loss on logits of generated samples.
 
-    bce:   −E[log σ(D(G(z)))]   (non-saturating, Goodfellow et al. 2014, Sec. 3)
+    bce:     −E[log σ(D(G(z)))]   (non-saturating, Goodfellow et al. 2014, Sec. 3)
+    minimax: E[log(1 − σ(D(G(z))))] = −E[softplus(D(G(z)))]   (Eq. 1, saturating)
     hinge, wgan: −E[D(G(z))]   (wgan: G minimises Arjovsky et al. 2017, Eq. 3)
     """
     _check_kind(kind)
     if kind == "bce":
         return F.softplus(-fake_logits).mean()
+    if kind == "minimax":
+        return -F.softplus(fake_logits).mean()
     return -fake_logits.mean()
 
 

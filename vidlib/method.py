@@ -32,6 +32,7 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "navs": ("vidlib.models.navs", "NAVS", "NAVSConfig"),
     "tgan": ("vidlib.models.tgan", "TGAN", "TGANConfig"),
     "vgan": ("vidlib.models.vgan", "VGAN", "VGANConfig"),
+    "avlae": ("vidlib.models.avlae", "AVLAE", "AVLAEConfig"),
 }
 
 

@@ -1,7 +1,8 @@
 """Shared network blocks: factorised transposed spatio-temporal convolutions,
 factorised spatio-temporal self-attention (F-SA), spectral norm, weight-init and EMA
 helpers, the DCGAN image generator G_I and the frame sampler S_1 of MoCoGAN (which
-G3AN and NAVS reuse), and the strided 3-D discriminator trunk of VGAN and TGAN.
+G3AN and NAVS reuse), the strided 3-D discriminator trunk of VGAN and TGAN, and the
+(2+1)D encoder of AVLAE's D_V and E_M*.
 
 Video features are ``(B, C, T, H, W)``. A transposed convolution over time and space
 is written with its temporal and spatial parts apart (kernel ``k_t``/``k_s``, stride
@@ -305,6 +306,45 @@ def strided_video_trunk(
             out.append(nn.BatchNorm3d(c_out, eps=bn_eps))
         out.append(nn.LeakyReLU(0.2, True))
     return nn.Sequential(*out)
+
+
+def factorised_video_encoder(
+    channels: int, widths: list[int], frames: int, size: int, out: int
+) -> nn.Sequential:
+    """A (2+1)D conv encoder of AVLAE (its D_V and E_M*) from a clip to one vector.
+
+    One layer per entry of ``widths``: a spatial Conv3d k(1,4,4) s(1,2,2) p(0,1,1),
+    LeakyReLU 0.2, a temporal Conv3d k(3,1,1) s(2,1,1) p(1,0,0), LeakyReLU 0.2, so
+    each layer halves H and W and takes T to ⌈T/2⌉. A head with kernels as large as
+    what is left, ``s = size / 2^layers`` and ``t``, then reads the whole clip: a
+    spatial Conv3d k(1,s,s) (to the last width, or to ``out`` when there is no
+    layer), LeakyReLU 0.2, a temporal Conv3d k(t,1,1) to ``out``. No normalisation.
+
+    ``(B, channels, frames, size, size)`` → ``(B, out)``.
+    """
+    if size % 2 ** len(widths):
+        raise ValueError(
+            f"{len(widths)} stride-2 layers need a size divisible by "
+            f"{2 ** len(widths)}, got {size}"
+        )
+    layers: list[nn.Module] = []
+    c, t, s = channels, frames, size
+    for width in widths:
+        layers += [
+            nn.Conv3d(c, width, (1, 4, 4), (1, 2, 2), (0, 1, 1)),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv3d(width, width, (3, 1, 1), (2, 1, 1), (1, 0, 0)),
+            nn.LeakyReLU(0.2, True),
+        ]
+        c, t, s = width, (t + 1) // 2, s // 2
+    hidden = widths[-1] if widths else out
+    layers += [
+        nn.Conv3d(c, hidden, (1, s, s)),
+        nn.LeakyReLU(0.2, True),
+        nn.Conv3d(hidden, out, (t, 1, 1)),
+        nn.Flatten(),
+    ]
+    return nn.Sequential(*layers)
 
 
 class ImageGenerator(nn.Module):

@@ -1,0 +1,459 @@
+"""AVLAE: paper-size counts and shapes, the losses of Eqs. (8)-(10), Alg. 1's update
+sets, gradients through the frozen flow estimator, the Table 3 ablations, bad
+configs and inputs (exact resume: tests/test_train.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidlib.method import method_classes, sample
+from vidlib.models.avlae import (
+    AVLAE,
+    AVLAEConfig,
+    latent_reconstruction_loss,
+)
+
+TINY = dict(dim_z=8, dim_w=8, frames=4, resolution=16, ngf=4, ndf=4)
+
+
+class StandInFlow(nn.Module):
+    """A flow estimator that obeys vidlib.flow's contract: both frames avg-pooled to
+    1/stride, a 1×1 conv of frame 1 and the difference to (dx, dy), in input pixels.
+    Differentiable, with parameters for the freezing to freeze."""
+
+    def __init__(self, stride: int = 4) -> None:
+        super().__init__()
+        self.stride = stride
+        self.mix = nn.Conv2d(6, 2, 1)
+
+    def forward(self, image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
+        a, b = (F.avg_pool2d(x, self.stride) for x in (image1, image2))
+        return self.stride * self.mix(torch.cat([a, b - a], dim=1))
+
+
+def count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def small(**overrides) -> AVLAE:
+    torch.manual_seed(0)
+    cfg = AVLAEConfig(**{**TINY, **overrides})
+    return AVLAE(cfg, StandInFlow() if cfg.motion_encoder else None)
+
+
+def videos(n: int = 4, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 4, 16, 16, generator=gen) * 2 - 1
+
+
+def snapshot(method: AVLAE) -> dict[str, list[torch.Tensor]]:
+    """The parameters of the paper's networks by name."""
+    return {
+        name: [p.detach().clone() for p in net.parameters()]
+        for name, net in method.networks.items()
+    }
+
+
+def moved(method: AVLAE, before: dict[str, list[torch.Tensor]]) -> set[str]:
+    """The networks any of whose parameters changed since ``before``."""
+    now = method.networks
+    return {
+        name
+        for name, params in before.items()
+        if any(
+            not torch.equal(a, b)
+            for a, b in zip(params, now[name].parameters(), strict=True)
+        )
+    }
+
+
+# -- paper size ----------------------------------------------------------------
+
+
+def fc(widths: list[int]) -> int:
+    """Linear layers with biases between consecutive widths."""
+    return sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
+
+
+def generator_count(c_in: int, layers: list[tuple[int, int]], channels: int) -> int:
+    """(1+2)D transposed convs (temporal k_t: c_in·w·k_t + w, spatial 4×4: w·w·16 + w,
+    a BN of 2w after each), then the Conv3d k(1,3,3) to RGB."""
+    total = 0
+    for width, k_t in layers:
+        total += c_in * width * k_t + width + 2 * width
+        total += width * width * 16 + width + 2 * width
+        c_in = width
+    return total + c_in * channels * 9 + channels
+
+
+def encoder2d_count(widths: list[int], out: int) -> int:
+    """Conv2d k4 from 3 channels through ``widths``, then Conv2d k4 to ``out``."""
+    chain = [3, *widths]
+    convs = sum(16 * a * b + b for a, b in zip(chain, chain[1:], strict=False))
+    return convs + 16 * widths[-1] * out + out
+
+
+def encoder3d_count(c_in: int, widths: list[int], t_left: int, out: int) -> int:
+    """(2+1)D layers (spatial c·w·16 + w, temporal w·w·3 + w), then the head:
+    spatial 4×4 to the last width, temporal k(t_left) to ``out``."""
+    total = 0
+    for width in widths:
+        total += c_in * width * 16 + width + width * width * 3 + width
+        c_in = width
+    return total + c_in * c_in * 16 + c_in + c_in * out * t_left + out
+
+
+PAPER_SIZES = {
+    # resolution: G's (width, k_t), the widths of E_A / D_V, of E_M*, D_V's and
+    # E_M*'s frames left for the head (16 → 8 → … and 15 → 8 → …)
+    128: (
+        [(640, 2), (640, 4), (640, 4), (320, 4), (160, 3), (80, 3)],
+        [64, 128, 256, 512, 512],
+        [64, 128],
+        1,
+        4,
+    ),
+    64: (
+        [(640, 2), (640, 4), (320, 4), (160, 4), (80, 3)],
+        [64, 128, 256, 512],
+        [64],
+        1,
+        8,
+    ),
+}
+
+
+@pytest.mark.parametrize("resolution", [128, 64])
+def test_paper_size_parameter_counts_match_the_layer_shapes(resolution: int) -> None:
+    g_layers, widths, flow_widths, t_video, t_flow = PAPER_SIZES[resolution]
+    with torch.device("meta"):
+        method = AVLAE(AVLAEConfig(resolution=resolution), StandInFlow(8))
+    nets = method.networks
+    assert count(nets["F_A"]) == count(nets["F_M"]) == 5 * (128 * 128 + 128) == 82_560
+    assert count(nets["D_I"]) == fc([128, 128, 128, 1]) == 33_153
+    assert count(nets["G"]) == generator_count(256, g_layers, 3)
+    assert count(nets["E_A"]) == encoder2d_count(widths, 128)
+    assert count(nets["E_M"]) == encoder3d_count(2, flow_widths, t_flow, 128)
+    features = encoder3d_count(3, widths, t_video, 128)
+    assert count(nets["D_V"]) == features + fc([256, 128, 128, 1])
+    assert count(nets["D_V"].fc) == 49_537
+    assert method.nets.keys() == {"G", "E_A", "E_M", "D_I", "D_V"}
+    if resolution == 128:  # F_A + F_M + G ≈ 25 M, as Sec. 5.3 says (module doc)
+        assert round(count(method.nets["G"]) / 1e6, 1) == 26.6
+        assert count(nets["G"]) == 26_443_923
+    assert not any(p.requires_grad for p in method.flow.parameters())
+
+
+@pytest.mark.parametrize("resolution", [128, 64])
+def test_paper_size_shapes_on_the_meta_device(resolution: int) -> None:
+    with torch.device("meta"):
+        method = AVLAE(AVLAEConfig(resolution=resolution), StandInFlow(8))
+    codes = method.codes(2)
+    assert codes["z_A"].shape == codes["z_M"].shape == (2, 128)
+    g = method.nets["G"]
+    w_A, w_M = g.F_A(codes["z_A"]), g.F_M(codes["z_M"])
+    assert w_A.shape == w_M.shape == (2, 128)
+    video = method.generate(codes)
+    assert video.shape == (2, 3, 16, resolution, resolution)
+    side = resolution // 8
+    assert method.flows(video).shape == (2, 2, 15, side, side)
+    w_A_prime, w_M_prime = method.encode(video)
+    assert w_A_prime.shape == w_M_prime.shape == (2, 128)
+    assert method.nets["D_I"](w_A_prime).shape == (2,)
+    assert method.nets["D_V"](video, w_M_prime).shape == (2,)
+
+
+# -- codes, generator, encoders ------------------------------------------------
+
+
+def test_codes_and_the_generator_side() -> None:
+    method = small()
+    assert method.appearance_code == "z_A" and method.motion_code == "z_M"
+    codes = method.codes(3, torch.Generator().manual_seed(0))
+    assert codes["z_A"].shape == codes["z_M"].shape == (3, 8)
+    assert not torch.equal(codes["z_A"], codes["z_M"])  # independent draws
+    g = method.nets["G"].eval()
+    video = method.generate(codes)
+    assert video.shape == (3, 3, 4, 16, 16) and video.abs().max() <= 1
+    w_V = (g.F_A(codes["z_A"]), g.F_M(codes["z_M"]))  # x̂ = G(F_A(z_A), F_M(z_M))
+    torch.testing.assert_close(video, g.G(*w_V))
+    leaky = [m for m in g.F_A if isinstance(m, nn.LeakyReLU)]
+    assert len(leaky) == 4 and isinstance(g.F_A[-1], nn.Linear)  # between the 5
+
+
+def test_encode_and_reconstruct_follow_fig_5() -> None:
+    """encode: E_A of one random frame and E_M of the clip; reconstruct: G of both."""
+    method = small()
+    clips = videos(2)
+    with torch.no_grad():
+        w_A, w_M = method.encode(clips, torch.Generator().manual_seed(3))
+        frame = torch.rand(2, 4, generator=torch.Generator().manual_seed(3))
+        index = frame.argsort(dim=1)[:, 0]  # sample_frames' draw
+        by_hand = method.nets["E_A"](clips[torch.arange(2), :, index])
+        torch.testing.assert_close(w_A, by_hand)
+        torch.testing.assert_close(w_M, method.nets["E_M"](method.flows(clips)))
+        out = method.reconstruct(clips, torch.Generator().manual_seed(3))
+        torch.testing.assert_close(out, method.nets["G"].G(w_A, w_M))
+    assert out.shape == clips.shape
+
+
+# -- losses --------------------------------------------------------------------
+
+
+def log_sigmoid(x: float) -> float:
+    return -math.log1p(math.exp(-x))
+
+
+def logits_of(method: AVLAE) -> dict[str, list[list[float]]]:
+    """Records every output of D_V and D_I, in call order."""
+    seen: dict[str, list[list[float]]] = {"D_V": [], "D_I": []}
+    for name in seen:
+        method.nets[name].register_forward_hook(
+            lambda _m, _i, out, name=name: seen[name].append(out.tolist())
+        )
+    return seen
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def test_step_i_ascends_eqs_8_and_9() -> None:
+    """d = −(E[log D(real)] + E[log(1 − D(fake))]) for D_V (Eq. 8) and D_I (Eq. 9)."""
+    method = small()
+    seen = logits_of(method)
+    losses = method.step_I(videos())
+    for key, name in (("d_video", "D_V"), ("d_image", "D_I")):
+        real, fake = seen[name]
+        eq = mean([log_sigmoid(x) for x in real]) + mean(
+            [log_sigmoid(-x) for x in fake]
+        )
+        assert losses[key].item() == pytest.approx(-eq, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["minimax", "bce"])
+def test_step_ii_descends_the_generator_side(loss: str) -> None:
+    """minimax (Alg. 1 line 21): E[log(1 − D(x̂))]; bce: −E[log D(x̂)]."""
+    method = small(loss=loss)
+    seen = logits_of(method)
+    losses = method.step_II(4)
+    for key, name in (("g_video", "D_V"), ("g_image", "D_I")):
+        (fake,) = seen[name]
+        if loss == "minimax":
+            expected = mean([log_sigmoid(-x) for x in fake])
+        else:
+            expected = -mean([log_sigmoid(x) for x in fake])
+        assert losses[key].item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_latent_reconstruction_loss_is_k_times_the_squared_norm() -> None:
+    """K‖w − w'‖²₂ summed over dimensions, averaged over the batch."""
+    w = torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    w_prime = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    # ‖·‖² = 5 and 3, mean 4
+    assert latent_reconstruction_loss(w, w_prime, 1.0).item() == 4.0
+    assert latent_reconstruction_loss(w, w_prime, 0.5).item() == 2.0
+
+
+def test_step_iii_is_eq_10_with_k1_on_motion_and_k2_on_appearance() -> None:
+    method = small(k1=0.5, k2=2.0)
+    outputs: dict[str, torch.Tensor] = {}
+    for name, net in method.networks.items():
+        net.register_forward_hook(
+            lambda _m, _i, out, name=name: outputs.__setitem__(name, out.detach())
+        )
+    losses = method.step_III(4)
+    w_A, w_M = outputs["F_A"], outputs["F_M"]
+    rec_m = 0.5 * (w_M - outputs["E_M"]).square().sum(1).mean()
+    rec_a = 2.0 * (w_A - outputs["E_A"]).square().sum(1).mean()
+    assert losses.keys() == {"rec_motion", "rec_appearance"}
+    assert losses["rec_motion"].item() == pytest.approx(rec_m.item(), rel=1e-5)
+    assert losses["rec_appearance"].item() == pytest.approx(rec_a.item(), rel=1e-5)
+
+
+# -- Alg. 1 --------------------------------------------------------------------
+
+
+def test_each_step_updates_exactly_the_networks_alg_1_names() -> None:
+    """Step I: E_A, E_M*, D_I, D_V; Step II: F_A, F_M, G; Step III: E_A, E_M*, G.
+    Step III follows Step II, whose gradients on F must not move F; the flow
+    estimator never changes and never holds a gradient."""
+    method = small()
+    flow = [t.clone() for t in (*method.flow.parameters(), *method.flow.buffers())]
+    before = snapshot(method)
+    method.step_I(videos())
+    assert moved(method, before) == {"E_A", "E_M", "D_I", "D_V"}
+    before = snapshot(method)
+    method.step_II(4)
+    assert moved(method, before) == {"F_A", "F_M", "G"}
+    before = snapshot(method)
+    method.step_III(4)
+    assert moved(method, before) == {"E_A", "E_M", "G"}
+    after = [*method.flow.parameters(), *method.flow.buffers()]
+    assert all(torch.equal(a, b) for a, b in zip(flow, after, strict=True))
+    assert all(p.grad is None and not p.requires_grad for p in method.flow.parameters())
+    assert not method.flow.training
+
+
+def test_each_step_differentiates_only_the_networks_it_updates() -> None:
+    """The gradients of Alg. 1 lines 12/14, 22 and 28: after each step (gradients
+    cleared before it), exactly the networks it names hold one."""
+    method = small()
+    steps = [
+        (lambda: method.step_I(videos()), {"E_A", "E_M", "D_I", "D_V"}),
+        (lambda: method.step_II(4), {"F_A", "F_M", "G"}),
+        (lambda: method.step_III(4), {"E_A", "E_M", "G"}),
+    ]
+    for run, names in steps:
+        for net in method.networks.values():
+            net.zero_grad(set_to_none=True)
+        run()
+        with_grad = {
+            name
+            for name, net in method.networks.items()
+            if any(p.grad is not None for p in net.parameters())
+        }
+        assert with_grad == names
+
+
+def test_one_optimiser_per_side_keeps_its_state_across_the_steps() -> None:
+    """Adam steps per parameter after one iteration: E_A and E_M* twice (I, III),
+    D_I and D_V once (I), G twice (II, III), F_A and F_M once (II)."""
+    method = small()
+    method.train_step({"video": videos()}, 0)
+    state = {**method.opts["G"].state, **method.opts["E"].state}
+    twice = {"E_A", "E_M", "G"}
+    for name, net in method.networks.items():
+        steps = {state[p]["step"].item() for p in net.parameters()}
+        assert steps == {2.0 if name in twice else 1.0}, name
+    assert method.opts.keys() == {"G", "E"}
+    assert {id(p) for p in method.flow.parameters()}.isdisjoint(map(id, state))
+
+
+def test_gradients_reach_g_through_the_frozen_flow_estimator() -> None:
+    """With K2 = 0 the only path from G to Eq. (10) runs through the estimator."""
+    method = small(k2=0.0)
+    losses = method.step_III(4)
+    assert losses.keys() == {"rec_motion"}
+    grads = [p.grad for p in method.nets["G"].G.parameters()]
+    assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    assert all(p.grad is None for p in method.flow.parameters())
+
+
+def test_ema_averages_the_whole_generator_side() -> None:
+    method = small(ema_decay=0.5)
+    ema = method.nets["G_ema"]
+    start = [p.clone() for p in ema.parameters()]
+    method.train_step({"video": videos()}, 0)
+    for p0, p_ema, p in zip(
+        start, ema.parameters(), method.nets["G"].parameters(), strict=True
+    ):
+        torch.testing.assert_close(p_ema, 0.5 * p0 + 0.5 * p)
+    assert not torch.equal(start[0], ema.F_A[0].weight)  # F_A is averaged too
+    out = sample(method, 2, seed=0)
+    assert out.shape == (2, 3, 4, 16, 16) and out.abs().max() <= 1
+
+
+def test_train_step_reports_every_loss() -> None:
+    method = small()
+    scalars = method.train_step({"video": videos()}, 0)
+    names = {"d_video", "d_image", "g_video", "g_image", "rec_motion", "rec_appearance"}
+    assert scalars.keys() == names
+    assert all(math.isfinite(v) for v in scalars.values())
+
+
+# -- Table 3 ablations ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("k1", "k2", "kept", "trained"),
+    [
+        (0.0, 1.0, {"rec_appearance"}, {"E_A", "G"}),
+        (1.0, 0.0, {"rec_motion"}, {"E_M", "G"}),
+        (0.0, 0.0, set(), set()),
+    ],
+)
+def test_k_zero_removes_its_reconstruction_term(k1, k2, kept, trained) -> None:
+    method = small(k1=k1, k2=k2)
+    method.step_II(4)  # leaves gradients on F and G
+    before = snapshot(method)
+    assert method.step_III(4).keys() == kept
+    assert moved(method, before) == trained
+
+
+def test_without_the_motion_encoder_d_v_has_no_code_inputs() -> None:
+    method = small(motion_encoder=False, k1=0.0)
+    assert "E_M" not in method.nets and method.flow is None
+    assert method.nets["D_V"].fc[0].in_features == 8  # conv features only
+    assert small().nets["D_V"].fc[0].in_features == 16  # features + w'_M
+    before = snapshot(method)
+    scalars = method.train_step({"video": videos()}, 0)
+    assert scalars.keys() == {"d_video", "d_image", "g_video", "g_image"} | {
+        "rec_appearance"
+    }
+    assert moved(method, before) == set(method.networks)
+    w_A, w_M = method.encode(videos(2))
+    assert w_A.shape == (2, 8) and w_M is None
+    with pytest.raises(ValueError, match="reconstruct needs E_M"):
+        method.reconstruct(videos(2))
+
+
+# -- registry, bad configs and inputs ------------------------------------------
+
+
+def test_registered_as_avlae() -> None:
+    assert method_classes("avlae") == (AVLAE, AVLAEConfig)
+    assert small().config["model"] == "avlae"
+    assert AVLAEConfig().loss == "minimax" and AVLAEConfig().flow == "raft_large"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (dict(resolution=48), r"resolution must be a power of two >= 8 .*got 48"),
+        (dict(resolution=4), r"resolution must be a power of two >= 8 .*got 4$"),
+        (dict(frames=1), r"frames must be a power of two in \[2, 64\] .*got 1"),
+        (dict(frames=12), r"frames must be .*one of 2, 4, 8, 16, 32, 64; got 12"),
+        (dict(frames=128), r"frames must be a power of two in \[2, 64\]"),
+        (dict(flow="pwc"), r"flow must be one of \('raft_large', 'raft_small', "),
+        (dict(loss="lsgan"), r"loss must be one of \('bce', 'hinge', 'wgan', 'mini"),
+        (dict(k1=-1.0), r"k1 must be >= 0, got -1.0"),
+        (dict(k2=-0.5), r"k2 must be >= 0, got -0.5"),
+        (dict(motion_encoder=False), r"k1 must be 0 when motion_encoder is False"),
+        (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
+        (dict(ngf=0), r"ngf must be >= 1, got 0"),
+        (dict(dim_w=0), r"dim_w must be >= 1, got 0"),
+    ],
+)
+def test_bad_configs_name_the_field_and_the_allowed_values(overrides, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        AVLAEConfig(**overrides)
+
+
+def test_bad_flow_estimators_are_refused() -> None:
+    cfg = AVLAEConfig(**TINY)
+    with pytest.raises(ValueError, match=r"needs a flow estimator: AVLAE\(cfg, flow\)"):
+        AVLAE(cfg)
+    with pytest.raises(
+        ValueError, match=r"resolution must be divisible by the flow estimator's "
+    ):
+        AVLAE(cfg, StandInFlow(stride=3))
+    with pytest.raises(ValueError, match="resolution .*stride 32 .*got 16"):
+        AVLAE(cfg, StandInFlow(stride=32))
+    with pytest.raises(ValueError, match="integer attribute stride >= 1"):
+        AVLAE(cfg, nn.Identity())
+
+
+def test_bad_clips_name_what_is_expected() -> None:
+    method = small()
+    with pytest.raises(ValueError, match=r"at least 2 frames .*got T = 1"):
+        method.encode(videos()[:, :, :1])
+    with pytest.raises(ValueError, match=r"expected clips .* = \(B, 3, 4, 16, 16\)"):
+        method.encode(torch.zeros(2, 3, 4, 24, 24))
+    with pytest.raises(ValueError, match=r"expected clips .* = \(B, 3, 4, 16, 16\)"):
+        method.train_step({"video": torch.zeros(2, 3, 8, 16, 16)}, 0)
