@@ -8,12 +8,12 @@ from test_navs import SHAPES, tiny  # the same tiny NAVS and Shapes config
 
 from vidlib.data.cells import action_exchange_split
 from vidlib.data.shapes import ShapesVideos
+from vidlib.metrics.judges import judge_accuracy
 from vidlib.metrics.navs import (
     exchange_accuracy,
     exchange_videos,
     generate_rows,
     interpolation,
-    judge_accuracy,
     linear_path,
     reconstruction,
 )

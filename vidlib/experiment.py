@@ -222,9 +222,14 @@ def _evaluate(experiment: Experiment) -> dict[str, dict[str, Any]]:
     return metrics
 
 
+def held_out_data(record: Record, n: int) -> Dataset:
+    """The test split of the record's data, ``n`` items (clips with their labels)."""
+    return open_data(dataclasses.replace(record.data, size=n), "test", record.seed)
+
+
 def held_out(record: Record, n: int) -> torch.Tensor:
     """``n`` clips of the test split of the record's data."""
-    test = open_data(dataclasses.replace(record.data, size=n), "test", record.seed)
+    test = held_out_data(record, n)
     return torch.stack([test[i]["video"] for i in range(n)])
 
 

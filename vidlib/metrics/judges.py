@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, reduce
 from torch import nn
+from torch.utils.data import Dataset
 
 from vidlib.data.shapes import ACTIONS, ShapesConfig, label_names
 
@@ -329,4 +330,25 @@ class Judges:
         return torch.cat(self._batched(videos, per_frame, frames=1))
 
 
-__all__ = ["ACTIONS", "Judges", "judge_nets", "judged_factors", "label_index"]
+def judge_accuracy(
+    judges: Judges, videos: torch.Tensor, data: Dataset
+) -> dict[str, float]:
+    """Per label (the action and each judged factor): the fraction of ``videos`` whose
+    judged label equals the label of the item of ``data`` at the same position."""
+    predicted = judges.predict(videos)
+    keys = ["action", *judges.factors]
+    items = [data[i] for i in range(len(data))]
+    truth = {key: torch.tensor([item[key] for item in items]) for key in keys}
+    return {
+        key: (predicted[key].cpu() == truth[key]).float().mean().item() for key in keys
+    }
+
+
+__all__ = [
+    "ACTIONS",
+    "Judges",
+    "judge_accuracy",
+    "judge_nets",
+    "judged_factors",
+    "label_index",
+]

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from vidlib.method import Method
-from vidlib.metrics.judges import Judges
+from vidlib.metrics.judges import Judges, judge_accuracy
 
 RECON_PROTOCOL = "mean |G(learned latents) - video| on [0,1], first training videos"
 #: the three sets of the exchange table: (name, cells, generated or ground truth)
@@ -75,20 +75,6 @@ def reconstruction(
     recon = generate_rows(method, *item_rows(method, data, indices))
     value = (recon - real).abs().mean().item() / 2
     return real, recon, {"value": value, "protocol": RECON_PROTOCOL, "n": len(real)}
-
-
-def judge_accuracy(
-    judges: Judges, videos: torch.Tensor, data: Dataset
-) -> dict[str, float]:
-    """Per label (the action and each judged factor): the fraction of ``videos`` whose
-    judged label equals the label of the item of ``data`` at the same position."""
-    predicted = judges.predict(videos)
-    keys = ["action", *judges.factors]
-    items = [data[i] for i in range(len(data))]
-    truth = {key: torch.tensor([item[key] for item in items]) for key in keys}
-    return {
-        key: (predicted[key].cpu() == truth[key]).float().mean().item() for key in keys
-    }
 
 
 def exchange_videos(method: Method, cells: Dataset) -> torch.Tensor:
