@@ -132,12 +132,20 @@ def test_cache_hit_loads_and_a_changed_setting_trains(
 
 
 def test_same_seed_gives_identical_weights(tmp_path: Path) -> None:
-    a, b = (
-        load_flow_estimator(
-            16, frames=4, training=TINY, cache_dir=tmp_path / name, progress=False
+    """Whatever the caller's random state: the seed alone decides."""
+    estimators = []
+    for caller_seed in (1, 2):
+        torch.manual_seed(caller_seed)
+        estimators.append(
+            load_flow_estimator(
+                16,
+                frames=4,
+                training=TINY,
+                cache_dir=tmp_path / str(caller_seed),
+                progress=False,
+            )
         )
-        for name in ("a", "b")
-    )
+    a, b = estimators
     for key, value in a.state_dict().items():
         assert torch.equal(value, b.state_dict()[key]), key
     assert a.report == b.report
