@@ -20,8 +20,8 @@ from vidlib.shapes_flow import (
     load_flow_estimator,
 )
 
-# A budget that trains in a few seconds on one busy core and still beats zero flow
-# by a wide margin at 32x32x8 (measured: see test_short_training_beats_zero_flow).
+# 300 steps of 8 clips at 32x32x8: 4.6 s of training on one core (load ~1), and an
+# end-point error on moving cells of 0.146 px against zero flow's 0.523 (16 test clips).
 QUICK = FlowTraining(steps=300, batch_size=8, test_size=16)
 TINY = FlowTraining(steps=2, batch_size=2, width=2, test_size=2)
 
@@ -132,12 +132,20 @@ def test_cache_hit_loads_and_a_changed_setting_trains(
 
 
 def test_same_seed_gives_identical_weights(tmp_path: Path) -> None:
-    a, b = (
-        load_flow_estimator(
-            16, frames=4, training=TINY, cache_dir=tmp_path / name, progress=False
+    """Whatever the caller's random state: the seed alone decides."""
+    estimators = []
+    for caller_seed in (1, 2):
+        torch.manual_seed(caller_seed)
+        estimators.append(
+            load_flow_estimator(
+                16,
+                frames=4,
+                training=TINY,
+                cache_dir=tmp_path / str(caller_seed),
+                progress=False,
+            )
         )
-        for name in ("a", "b")
-    )
+    a, b = estimators
     for key, value in a.state_dict().items():
         assert torch.equal(value, b.state_dict()[key]), key
     assert a.report == b.report
@@ -206,8 +214,8 @@ def test_frozen_estimator_passes_gradients_but_never_learns() -> None:
 
 
 def test_short_training_beats_zero_flow(quick: SmallFlow) -> None:
-    """150 steps of 8 clips at 32x32x8: the moving cells' end-point error is a
-    fraction of zero flow's (measured: see QUICK)."""
+    """QUICK's 300 steps: the moving cells' end-point error is under half of zero
+    flow's (measured 0.146 against 0.523; TV-L1 0.419)."""
     report = quick.report
     assert report["moving_cells"] > 100
     assert report["epe_net"]["moving"] < 0.5 * report["epe_zero"]["moving"]
