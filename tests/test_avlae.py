@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidlib.method import method_classes, sample
+from vidlib.flow.raft import raft
+from vidlib.method import build, method_classes, sample
 from vidlib.models.avlae import (
     AVLAE,
     AVLAEConfig,
@@ -457,3 +458,40 @@ def test_bad_clips_name_what_is_expected() -> None:
         method.encode(torch.zeros(2, 3, 4, 24, 24))
     with pytest.raises(ValueError, match=r"expected clips .* = \(B, 3, 4, 16, 16\)"):
         method.train_step({"video": torch.zeros(2, 3, 8, 16, 16)}, 0)
+
+
+def test_build_resolves_the_embedded_estimator_for_the_records_clips(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import vidlib.shapes_flow
+
+    asked = []
+
+    def fake_load(resolution: int, *, frames: int, progress: bool) -> nn.Module:
+        asked.append((resolution, frames))
+        return StandInFlow()
+
+    monkeypatch.setattr(vidlib.shapes_flow, "load_flow_estimator", fake_load)
+    method = build({"name": "avlae", **TINY, "flow": "shapes"})
+    assert asked == [(16, 4)]
+    assert isinstance(method.flow, StandInFlow)
+    assert not any(p.requires_grad for p in method.flow.parameters())
+
+
+def test_build_loads_raft_from_the_records_weights_file(tmp_path) -> None:
+    path = tmp_path / "raft_small.pth"
+    torch.manual_seed(0)
+    torch.save(raft("small").state_dict(), path)
+    model = {"name": "avlae", **TINY, "resolution": 64, "flow": "raft_small"}
+    method = build({**model, "flow_weights": str(path)})
+    saved = torch.load(path, weights_only=True)
+    assert all(torch.equal(v, saved[k]) for k, v in method.flow.state_dict().items())
+    with pytest.raises(ValueError, match=r"raft_small_C_T_V2-01064c6d\.pth"):
+        build(model)  # no flow_weights: names the file it needs
+
+
+def test_build_takes_given_resources_and_needs_none_without_e_m() -> None:
+    given = StandInFlow()
+    assert build({"name": "avlae", **TINY, "flow": "shapes"}, flow=given).flow is given
+    method = build({"name": "avlae", **TINY, "motion_encoder": False, "k1": 0})
+    assert method.flow is None and "E_M" not in method.nets

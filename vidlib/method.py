@@ -142,11 +142,49 @@ def method_classes(name: str) -> tuple[type, type]:
     return getattr(loaded, method), getattr(loaded, config)
 
 
-def build(model: Mapping[str, Any]) -> Method:
-    """The Method for a record's ``model`` section ``{"name": ..., **config}``."""
+def flow_estimator(cfg: Any) -> nn.Module | None:
+    """The frozen flow estimator a config names in ``flow`` (AVLAE's E_M), or None
+    when its ``motion_encoder`` is off: ``"shapes"`` is the embedded estimator trained
+    on Shapes' ground-truth flow (:func:`vidlib.shapes_flow.load_flow_estimator`,
+    cached); ``"raft_large"`` / ``"raft_small"`` load RAFT from the local file in
+    ``flow_weights`` (:func:`vidlib.flow.raft.load_raft`), which nothing downloads."""
+    if not cfg.motion_encoder:
+        return None
+    if cfg.flow == "shapes":
+        from vidlib.shapes_flow import load_flow_estimator
+
+        return load_flow_estimator(cfg.resolution, frames=cfg.frames, progress=False)
+    from vidlib.flow.raft import SINTEL_FILE, WEIGHT_FILES, load_raft
+
+    size = cfg.flow.removeprefix("raft_")
+    if cfg.flow_weights is None:
+        wanted = SINTEL_FILE if size == "large" else WEIGHT_FILES[size]["C_T_V2"]
+        raise ValueError(
+            f"model.flow {cfg.flow!r}: RAFT is unavailable without its pretrained "
+            f"weights, which vidlib never downloads; set model.flow_weights to a local "
+            f"copy of torchvision's {wanted} (or model.flow: shapes, the embedded "
+            "estimator)"
+        )
+    return load_raft(cfg.flow_weights, size)
+
+
+#: what a Method's constructor takes besides its config, by the name in its ``needs``
+RESOURCES = {"flow": flow_estimator}
+
+
+def build(model: Mapping[str, Any], **resources: Any) -> Method:
+    """The Method for a record's ``model`` section ``{"name": ..., **config}``.
+
+    A Method class whose ``needs`` names more than the config (AVLAE: ``flow``) gets
+    each from :data:`RESOURCES`, unless given here (e.g. a RAFT built on the meta
+    device for a dry run)."""
     fields = dict(model)
     method_class, config_class = method_classes(fields.pop("name", None))
-    return method_class(config_class(**fields))
+    cfg = config_class(**fields)
+    for name in getattr(method_class, "needs", ()):
+        if name not in resources:
+            resources[name] = RESOURCES[name](cfg)
+    return method_class(cfg, **resources)
 
 
 def load_trained(run_dir: str | Path) -> tuple[Method, int, dict[str, Any]]:

@@ -351,6 +351,7 @@ class AVLAE(SamplesFromG):
 
     appearance_code = "z_A"
     motion_code = "z_M"
+    needs = ("flow",)  # vidlib.method.build resolves cfg.flow
 
     def __init__(
         self,
