@@ -252,13 +252,13 @@ def test_step_ii_descends_the_generator_side(loss: str) -> None:
         assert losses[key].item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_latent_reconstruction_loss_is_k_times_the_squared_norm() -> None:
-    """K‖w − w'‖²₂ summed over dimensions, averaged over the batch."""
+def test_latent_reconstruction_loss_is_k_times_the_mean_squared_difference() -> None:
+    """K‖w − w'‖²₂ as ALAE computes it: averaged over dimensions and the batch."""
     w = torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
     w_prime = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
-    # ‖·‖² = 5 and 3, mean 4
-    assert latent_reconstruction_loss(w, w_prime, 1.0).item() == 4.0
-    assert latent_reconstruction_loss(w, w_prime, 0.5).item() == 2.0
+    # squared differences 1, 4, 0 and 1, 1, 1: sum 8 over 6 entries
+    assert latent_reconstruction_loss(w, w_prime, 1.0).item() == pytest.approx(8 / 6)
+    assert latent_reconstruction_loss(w, w_prime, 0.5).item() == pytest.approx(4 / 6)
 
 
 def test_step_iii_is_eq_10_with_k1_on_motion_and_k2_on_appearance() -> None:
@@ -270,8 +270,8 @@ def test_step_iii_is_eq_10_with_k1_on_motion_and_k2_on_appearance() -> None:
         )
     losses = method.step_III(4)
     w_A, w_M = outputs["F_A"], outputs["F_M"]
-    rec_m = 0.5 * (w_M - outputs["E_M"]).square().sum(1).mean()
-    rec_a = 2.0 * (w_A - outputs["E_A"]).square().sum(1).mean()
+    rec_m = 0.5 * (w_M - outputs["E_M"]).square().mean()
+    rec_a = 2.0 * (w_A - outputs["E_A"]).square().mean()
     assert losses.keys() == {"rec_motion", "rec_appearance"}
     assert losses["rec_motion"].item() == pytest.approx(rec_m.item(), rel=1e-5)
     assert losses["rec_appearance"].item() == pytest.approx(rec_a.item(), rel=1e-5)

@@ -50,14 +50,16 @@ ALAE's official code (podgorskiy/ALAE @42bcf2e, ``train_alae.py``, ``model.py``,
 * Step III: Alg. 1 line 28 differentiates w.r.t. E_A, E_M* and G only, so ``w_A``
   and ``w_M`` are computed without gradient, both as targets (ALAE detaches the
   target too) and as G's input (ALAE lets the loss reach F through G's input).
-* ‖·‖²₂ is the squared norm, a sum over the 128 dimensions, averaged over the
-  batch. ALAE's latent loss is the mean over dimensions, i.e. K1 = K2 = 1/128 here.
-  (Fig. 1's caption calls the reconstruction an L1 loss; Eq. 10 and Alg. 1 write
-  ‖·‖²₂, which we follow.)
+* ‖·‖²₂ is read as ALAE writes it and computes it (its latent loss, ``torch.mean``
+  of the squared difference): the mean over the code's 128 dimensions and the
+  batch. Summed over the dimensions instead, the term starts about 128 times larger
+  than the adversarial losses and swamps them. (Fig. 1's caption calls the
+  reconstruction an L1 loss; Eq. 10 and Alg. 1 write ‖·‖²₂, which we follow.)
 * F_A, F_M: leaky ReLU (slope 0.2, ALAE's) *between* the 5 layers, as Sec. 4.1
-  says, all 128 wide. ALAE's mapping also follows its last layer with a leaky ReLU,
-  pixel-normalises z first and uses an equalised learning rate (lr × 0.1); none is
-  reproduced.
+  says, all 128 wide, He-initialised with zero biases (the scale ALAE's equalised
+  layers start from; see :func:`mapping`). ALAE's mapping also follows its last layer
+  with a leaky ReLU, pixel-normalises z first and scales its learning rate at run time
+  (equalised learning rate, lr × 0.01 for F); none is reproduced.
 * D_I, D_V: 3 fully connected layers 128 wide with no activation between them, as
   ALAE's D (``MappingD``); D_V's first layer takes 128 conv features + 128 of
   ``w'_M``.
@@ -189,10 +191,19 @@ class AVLAEConfig:
 
 def mapping(dim_z: int, dim_w: int) -> nn.Sequential:
     """F_A or F_M (Sec. 4.1): 5 fully connected layers ``dim_z → dim_w → … → dim_w``
-    with leaky ReLU (0.2) between them: ``(B, dim_z) → (B, dim_w)``."""
+    with leaky ReLU (0.2) between them: ``(B, dim_z) → (B, dim_w)``.
+
+    He-initialised for leaky ReLU 0.2 with zero biases, the scale ALAE's equalised
+    layers have at initialisation, so ``w`` varies with ``z`` as much as ``z`` does
+    (PyTorch's default shrinks the variance about threefold per layer, and after five
+    layers every ``z`` gives nearly the same ``w``)."""
     layers: list[nn.Module] = [nn.Linear(dim_z, dim_w)]
     for _ in range(MAPPING_LAYERS - 1):
         layers += [nn.LeakyReLU(0.2, True), nn.Linear(dim_w, dim_w)]
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            nn.init.kaiming_normal_(layer.weight, a=0.2, nonlinearity="leaky_relu")
+            nn.init.zeros_(layer.bias)
     return nn.Sequential(*layers)
 
 
@@ -312,9 +323,9 @@ class VideoDiscriminator(nn.Module):
 def latent_reconstruction_loss(
     w: torch.Tensor, w_prime: torch.Tensor, k: float
 ) -> torch.Tensor:
-    """One term of Eq. (10), ``K‖w − w'‖²₂``: the squared norm summed over the
-    code's dimensions, averaged over the batch."""
-    return k * (w - w_prime).square().sum(dim=1).mean()
+    """One term of Eq. (10), ``K‖w − w'‖²₂``, as ALAE computes its latent loss: the
+    squared difference averaged over the code's dimensions and the batch."""
+    return k * (w - w_prime).square().mean()
 
 
 def check_flow(flow: nn.Module | None, resolution: int) -> nn.Module:
