@@ -32,10 +32,14 @@ PAPER_BATCH = 32  # the paper's batch of clips
 
 
 def configs(
-    slug: str, profiles: list[str], paper_batch: int
+    slug: str,
+    profiles: list[str],
+    paper_batch: int,
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, tuple[dict[str, Any], int]]:
     """``{label: (model section, batch size)}`` of each profile (``paper``: the
-    config class's defaults at ``paper_batch``)."""
+    config class's defaults at ``paper_batch``), and of each profile's record with
+    the model overrides of each of ``variants`` (``{label: overrides}``)."""
     rows = {}
     for profile in profiles:
         if profile == "paper":
@@ -50,6 +54,8 @@ def configs(
                 rows[f"{label}, R1 off)"] = ({**record.model, "r1_gamma": 0.0}, batch)
                 label += f", lazy R1 every {record.model.get('r1_every', 16)} steps"
             rows[f"{label})"] = (record.model, batch)
+            for name, overrides in (variants or {}).items():
+                rows[f"{label}, {name})"] = ({**record.model, **overrides}, batch)
     return rows
 
 
@@ -110,7 +116,13 @@ def measure(
     }
 
 
-def benchmark(slug: str, paper_batch: int, doc: str, profiles: list[str]) -> None:
+def benchmark(
+    slug: str,
+    paper_batch: int,
+    doc: str,
+    profiles: list[str],
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
     """Command line shared by the step benchmarks: time each configuration, print
     one JSON line per row and write the rows with the machine and its load average
     to ``book/results/<slug>_step_<device>[_bf16].json`` (``--out`` to change)."""
@@ -127,7 +139,8 @@ def benchmark(slug: str, paper_batch: int, doc: str, profiles: list[str]) -> Non
     device = torch.device(args.device)
     load_before = os.getloadavg()[0]
     rows = []
-    for name, (model, batch_size) in configs(slug, args.profiles, paper_batch).items():
+    rows_to_time = configs(slug, args.profiles, paper_batch, variants)
+    for name, (model, batch_size) in rows_to_time.items():
         timing = measure(model, batch_size, device, args.bf16, args.repeats)
         rows.append({"config": name, **timing})
         print(json.dumps(rows[-1]), flush=True)

@@ -55,3 +55,11 @@ def test_mocogan_smoke_run(smoke: dict[str, dict]) -> None:
     assert 0 <= metrics["mfd_fake"]["value"] <= 1
     assert metrics["mfd_real"]["value"] > 0.005  # Shapes clips move
     assert metrics["train_seconds_per_step"]["value"] > 0
+
+
+def test_avlae_smoke_run_records_its_reconstructions(smoke: dict[str, dict]) -> None:
+    metrics = smoke["avlae"]["metrics"]
+    assert 0 < metrics["recon_l1"]["value"] <= 1
+    assert metrics["recon_l1"]["n"] == smoke["avlae"]["record"]["eval"]["num"]
+    for code in ("z_A", "z_M"):
+        assert metrics[f"code_effect_{code}"]["value"] > 0
