@@ -18,6 +18,7 @@ from vidlib.models.avlae import (
     AVLAEConfig,
     latent_reconstruction_loss,
 )
+from vidlib.nn import sample_frames
 
 TINY = dict(dim_z=8, dim_w=8, frames=4, resolution=16, ngf=4, ndf=4)
 
@@ -495,3 +496,23 @@ def test_build_takes_given_resources_and_needs_none_without_e_m() -> None:
     assert build({"name": "avlae", **TINY, "flow": "shapes"}, flow=given).flow is given
     method = build({"name": "avlae", **TINY, "motion_encoder": False, "k1": 0})
     assert method.flow is None and "E_M" not in method.nets
+
+
+def test_lazy_r1_is_the_gradient_penalty_of_both_discriminators_on_real_clips() -> None:
+    """Not in Alg. 1 (ALAE's R1, a cpu-profile switch): on a due step, γ/2·every ×
+    (E‖∇_x D_V(x, E_M(x))‖² + E‖∇_x D_I(E_A(x_t))‖²), through the flow estimator."""
+    method = small(r1_gamma=2.0, r1_every=3)
+    nets, real = method.nets, videos()
+    torch.manual_seed(5)
+    method.codes(len(real))  # Step I draws the fake clips' codes first
+    x = real.clone().requires_grad_(True)
+    d_v = nets["D_V"](x, method.encode_motion(x))
+    d_i = nets["D_I"](nets["E_A"](sample_frames(x)))
+    (grad_v,) = torch.autograd.grad(d_v.sum(), x)
+    (grad_i,) = torch.autograd.grad(d_i.sum(), x)
+    penalty = sum(g.square().flatten(1).sum(1).mean() for g in (grad_v, grad_i))
+    torch.manual_seed(5)
+    losses = method.step_I(real, step=3)
+    assert losses["d_r1"].item() == pytest.approx(3.0 * penalty.item(), rel=1e-4)
+    assert "d_r1" not in method.step_I(real, step=4)
+    assert "d_r1" not in small().step_I(real, step=3)

@@ -66,8 +66,8 @@ ALAE's official code (podgorskiy/ALAE @42bcf2e, ``train_alae.py``, ``model.py``,
 * Step I computes both losses and takes one step of ``opts["E"]`` on their sum: the
   two parameter sets are disjoint and each loss reaches only its own, so this is
   lines 12-15. Step I's flows are computed without gradient (its clips are data or
-  detached samples). ALAE adds R1 (γ = 10) to its D step; Alg. 1 has none, and
-  neither does this module.
+  detached samples). ALAE adds R1 (γ = 10) to its D step; Alg. 1 has none, so it is
+  a switch here (``r1_gamma``, lazy, off by default).
 * Widths (the paper gives none; Fig. 1's dimensions are not in its text): G's first
   (1+2)D transposed conv takes ``w_V`` (a 1×1×1 map) to 2×4×4; each of L =
   log2(H) − 2 levels doubles H and W, the first log2(T/2) also T (temporal kernel 4,
@@ -88,9 +88,10 @@ The flow estimator is injected (``AVLAE(cfg, flow)``, contract in
 ``flow_weights``). It is frozen, not in ``nets`` and not checkpointed.
 
 The cpu profile may change the loss (``"bce"``, non-saturating), the learning rate,
-the betas and add an EMA of the generator side (F_A, F_M and G: samples run all
-three; ALAE averages every network); each is a switch here, off or at the paper's
-value by default.
+the betas, add an EMA of the generator side (F_A, F_M and G: samples run all three;
+ALAE averages every network) and add ALAE's R1 penalty on real clips to Step I
+(lazily, through the flow estimator for D_V); each is a switch here, off or at the
+paper's value by default.
 """
 
 from __future__ import annotations
@@ -104,7 +105,13 @@ from einops import rearrange
 from torch import nn
 
 from vidlib.flow import freeze, video_flow
-from vidlib.losses import GAN_LOSSES, discriminator_loss, generator_loss
+from vidlib.losses import (
+    GAN_LOSSES,
+    discriminator_loss,
+    generator_loss,
+    lazy_r1_weight,
+    r1_penalty,
+)
 from vidlib.method import SamplesFromG
 from vidlib.nn import (
     Transposed,
@@ -142,6 +149,8 @@ class AVLAEConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     ema_decay: float = 0.0  # EMA of F_A, F_M and G for sampling; 0 = off (paper)
+    r1_gamma: float = 0.0  # γ of a lazy R1 on D_I∘E_A and D_V; 0 = off (Alg. 1)
+    r1_every: int = 16  # R1 on every r1_every-th Step I, scaled by r1_every
 
     @property
     def levels(self) -> int:
@@ -181,6 +190,11 @@ class AVLAEConfig:
             raise ValueError(
                 f"k1 must be 0 when motion_encoder is False (no E_M, so no w'_M to "
                 f"reconstruct; Table 3's last row), got k1={self.k1}"
+            )
+        if self.r1_gamma < 0 or self.r1_every < 1:
+            raise ValueError(
+                f"r1_gamma must be >= 0 and r1_every >= 1, got {self.r1_gamma} "
+                f"and {self.r1_every}"
             )
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
@@ -466,24 +480,35 @@ class AVLAE(SamplesFromG):
         w_A, w_M = self.encode(video, gen)
         return self.generator.G(w_A, w_M)
 
-    def step_I(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+    def step_I(self, real: torch.Tensor, step: int = 1) -> dict[str, torch.Tensor]:
         """Alg. 1 Step I: ascend Eq. (8) in (E_M*, D_V) and Eq. (9) in (E_A, D_I)
-        on real clips and G's clips from fresh codes."""
+        on real clips and G's clips from fresh codes; on the ``step``s a lazy R1 is
+        due (``r1_gamma`` > 0, not in Alg. 1), add it for both discriminators."""
         cfg, nets = self.cfg, self.nets
         with torch.no_grad():
             fake = self._run(nets["G"], self.codes(real.shape[0]))
+        r1_weight = lazy_r1_weight(cfg.r1_gamma, cfg.r1_every, step)
+        if r1_weight:
+            real = real.detach().requires_grad_(True)
         clips = (real, fake)
         codes = [None, None]
         if "E_M" in nets:
-            with torch.no_grad():  # the clips are constants here: no path to G
-                flows = [self.flows(v) for v in clips]
-            codes = [nets["E_M"](f) for f in flows]
+            # the clips are constants here (no path to G); R1 differentiates the
+            # real clips' scores, through the estimator too
+            with torch.set_grad_enabled(bool(r1_weight)):
+                flow_real = self.flows(real)
+            with torch.no_grad():
+                flow_fake = self.flows(fake)
+            codes = [nets["E_M"](f) for f in (flow_real, flow_fake)]
         real_v, fake_v = (nets["D_V"](v, w) for v, w in zip(clips, codes, strict=True))
         real_i, fake_i = (nets["D_I"](nets["E_A"](sample_frames(v))) for v in clips)
         losses = {
             "d_video": discriminator_loss(real_v, fake_v, cfg.loss),
             "d_image": discriminator_loss(real_i, fake_i, cfg.loss),
         }
+        if r1_weight:
+            r1 = r1_penalty(real_v, real) + r1_penalty(real_i, real)
+            losses["d_r1"] = r1_weight * r1
         self.opts["E"].zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         self.opts["E"].step()
@@ -541,7 +566,7 @@ class AVLAE(SamplesFromG):
         side when enabled."""
         real = self.check_clips(batch["video"])
         n = real.shape[0]
-        losses = self.step_I(real) | self.step_II(n) | self.step_III(n)
+        losses = self.step_I(real, step) | self.step_II(n) | self.step_III(n)
         if "G_ema" in self.nets:
             ema_update(self.nets["G_ema"], self.nets["G"], self.cfg.ema_decay)
         return {name: value.item() for name, value in losses.items()}
