@@ -14,6 +14,7 @@ from vidlib.reference import (
     Reported,
     as_rows,
     load_reported,
+    markdown_table,
     reported,
 )
 
@@ -102,3 +103,20 @@ def test_a_malformed_row_is_refused_naming_it(
         load_reported(path)
     assert f"{path}: numbers[1] " in str(caught.value)  # the file and the row
     assert "'method': 'M'" in str(caught.value)  # what the row holds
+
+
+def test_markdown_table_pivots_a_table_as_the_paper_prints_it() -> None:
+    text = markdown_table("kasaraneni2022avlae", "Table 2")
+    lines = text.split("\n")
+    assert lines[0] == "| row | UCF101 IS ↑ |"
+    assert lines[2:8] == [
+        "| VGAN | 2.94 |",
+        "| TGAN | 2.74 |",
+        "| MoCoGAN | 3.06 |",
+        "| G3AN | 3.88 |",
+        "| AVLAE-64 | 3.93 |",
+        "| AVLAE | 3.97 |",
+    ]
+    assert lines[-1].startswith("IS reported in kasaraneni2022avlae, Table 2;")
+    with pytest.raises(KeyError, match="Table 9"):
+        markdown_table("kasaraneni2022avlae", "Table 9")

@@ -128,3 +128,25 @@ def reported(
 def as_rows(numbers: list[Reported]) -> list[dict]:
     """Plain dicts (for pandas or a markdown table), with a ``source`` column."""
     return [asdict(r) | {"source": f"{r.paper}, {r.table}"} for r in numbers]
+
+
+def markdown_table(paper: str, table: str) -> str:
+    """``paper``'s ``table`` as a markdown table, as printed: a row per method, a
+    column per (dataset, metric) ("—" where the paper has no number), then the source
+    and the protocol of each metric."""
+    numbers = reported(paper, table=table)
+    if not numbers:
+        raise KeyError(f"{paper} has no reported numbers in {table!r}")
+    columns = list(dict.fromkeys((r.dataset, r.metric) for r in numbers))
+    arrows = {(r.dataset, r.metric): "↓↑"[r.higher_is_better] for r in numbers}
+    lines = [
+        "| row | " + " | ".join(f"{d} {m} {arrows[d, m]}" for d, m in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for method in dict.fromkeys(r.method for r in numbers):
+        cells = {(r.dataset, r.metric): r.value for r in numbers if r.method == method}
+        values = [f"{cells[c]:.2f}" if c in cells else "—" for c in columns]
+        lines.append(f"| {method} | " + " | ".join(values) + " |")
+    source = numbers[0].label.split(" (")[0]
+    protocols = "; ".join(dict.fromkeys(r.protocol for r in numbers))
+    return "\n".join(lines) + f"\n\n{source}; {protocols}."
