@@ -516,3 +516,21 @@ def test_lazy_r1_is_the_gradient_penalty_of_both_discriminators_on_real_clips() 
     assert losses["d_r1"].item() == pytest.approx(3.0 * penalty.item(), rel=1e-4)
     assert "d_r1" not in method.step_I(real, step=4)
     assert "d_r1" not in small().step_I(real, step=3)
+
+
+def test_an_untrained_build_gives_the_named_architecture_and_trains_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import vidlib.shapes_flow
+    from vidlib.flow.raft import RAFT
+    from vidlib.flow.small import SmallFlow
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("an untrained build must not load or train an estimator")
+
+    monkeypatch.setattr(vidlib.shapes_flow, "load_flow_estimator", no_training)
+    with torch.device("meta"):
+        embedded = build({"name": "avlae", **TINY, "flow": "shapes"}, untrained=True)
+        paper = build({"name": "avlae", **TINY, "resolution": 64}, untrained=True)
+    assert isinstance(embedded.flow, SmallFlow)
+    assert isinstance(paper.flow, RAFT) and paper.flow.cfg == raft("large").cfg

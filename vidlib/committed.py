@@ -163,7 +163,8 @@ def check_reference(slug: str, root: Path = ROOT) -> Record:
             f"notebooks/params/{slug}.{PROFILE}.yaml gives now (differs in "
             f"{', '.join(changed)}){fix}"
         )
-    config_hash = ckpt.config_hash(build(stored.model).config)
+    with torch.device("meta"):  # the config is all it needs: no weights, no training
+        config_hash = ckpt.config_hash(build(stored.model, untrained=True).config)
     if config_hash != manifest["config_hash"]:
         raise StaleReference(
             f"{slug}'s committed reference run was made by other model code (config "

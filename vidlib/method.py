@@ -168,22 +168,40 @@ def flow_estimator(cfg: Any) -> nn.Module | None:
     return load_raft(cfg.flow_weights, size)
 
 
-#: what a Method's constructor takes besides its config, by the name in its ``needs``
-RESOURCES = {"flow": flow_estimator}
+def untrained_flow_estimator(cfg: Any) -> nn.Module | None:
+    """The architecture of the estimator ``cfg.flow`` names, untrained (None without
+    the motion encoder): what checks, parameter counts and dry runs need."""
+    if not cfg.motion_encoder:
+        return None
+    if cfg.flow == "shapes":
+        from vidlib.shapes_flow import FlowTraining
+
+        return FlowTraining().network()
+    from vidlib.flow.raft import raft
+
+    return raft(cfg.flow.removeprefix("raft_"))
 
 
-def build(model: Mapping[str, Any], **resources: Any) -> Method:
+#: what a Method's constructor takes besides its config, by the name in its
+#: ``needs``: (the trained resource, its untrained architecture)
+RESOURCES = {"flow": (flow_estimator, untrained_flow_estimator)}
+
+
+def build(
+    model: Mapping[str, Any], *, untrained: bool = False, **resources: Any
+) -> Method:
     """The Method for a record's ``model`` section ``{"name": ..., **config}``.
 
     A Method class whose ``needs`` names more than the config (AVLAE: ``flow``) gets
-    each from :data:`RESOURCES`, unless given here (e.g. a RAFT built on the meta
-    device for a dry run)."""
+    each from :data:`RESOURCES` unless given here: trained (loaded or trained and
+    cached) or, with ``untrained``, only its architecture (for dry runs on the meta
+    device and config checks, which must not train anything)."""
     fields = dict(model)
     method_class, config_class = method_classes(fields.pop("name", None))
     cfg = config_class(**fields)
     for name in getattr(method_class, "needs", ()):
         if name not in resources:
-            resources[name] = RESOURCES[name](cfg)
+            resources[name] = RESOURCES[name][untrained](cfg)
     return method_class(cfg, **resources)
 
 

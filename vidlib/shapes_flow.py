@@ -117,6 +117,11 @@ class FlowTraining:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         SmallFlowConfig(self.width, self.stride)  # checks the stride
 
+    def network(self) -> SmallFlow:
+        """The estimator these settings train, untrained (for checks, counts and dry
+        runs that need its architecture but not its weights)."""
+        return SmallFlow(SmallFlowConfig(self.width, self.stride))
+
 
 def grid_flow(flow: torch.Tensor, stride: int) -> torch.Tensor:
     """Per-pixel flow ``(..., H, W)`` → the target on the estimator's grid
@@ -183,7 +188,7 @@ class FlowTrainer:
     def __init__(self, training: FlowTraining, record: dict[str, Any]) -> None:
         with torch.random.fork_rng(devices=[]):  # fit seeds the rest of the run
             torch.manual_seed(record["seed"])
-            net = SmallFlow(SmallFlowConfig(training.width, training.stride))
+            net = training.network()
         self.nets: dict[str, nn.Module] = {"flow": net}
         self.opts = {"flow": torch.optim.Adam(net.parameters(), lr=training.lr)}
         self.config = record
@@ -377,7 +382,7 @@ def _read(path: Path, training: FlowTraining, key: str) -> SmallFlow:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if payload.get("config_hash") != key:
         raise ValueError(f"it was written for config hash {payload.get('config_hash')}")
-    net = SmallFlow(SmallFlowConfig(training.width, training.stride))
+    net = training.network()
     net.load_state_dict(payload["net"])
     return _labelled(net, payload["report"], key)
 
