@@ -41,9 +41,10 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +61,8 @@ from vidlib.metrics.judges import (
 )
 from vidlib.results import ROOT, write_json
 from vidlib.train import TrainConfig, fit
+
+T = TypeVar("T")
 
 JUDGES_VERSION = 4
 """Bump when the networks or the training change: old caches are then ignored."""
@@ -223,26 +226,12 @@ def load_judges(
     key = ckpt.config_hash(record)
     folder = Path(cache_dir or CACHE_DIR) / key
     path = folder / "judges.pt"
-    if path.exists():
-        try:
-            judges = _read(path, config, training, key)
-        except Exception as error:  # noqa: BLE001 (any damage: retrain)
-            warnings.warn(
-                f"judges cache {path} cannot be used ({type(error).__name__}: "
-                f"{error}); retraining the judges and overwriting it",
-                stacklevel=2,
-            )
-            shutil.rmtree(folder / "train", ignore_errors=True)  # may be damaged too
-        else:
-            return _warn_if_weak(judges)
-    wall, cpu = time.perf_counter(), time.process_time()
-    with cpu_threads(1):
-        judges = train_judges(config, training, record, folder / "train", progress)
-    seconds = {
-        "train_wall_s": round(time.perf_counter() - wall, 1),
-        "train_cpu_s": round(time.process_time() - cpu, 1),
-        "load_average": round(os.getloadavg()[0], 1),
-    }
+    judges = read_cached(path, "judges", lambda p: _read(p, config, training, key))
+    if judges is not None:
+        return _warn_if_weak(judges)
+    judges, seconds = timed_training(
+        lambda: train_judges(config, training, record, folder / "train", progress)
+    )
     payload = {
         "nets": {
             "action": judges.action.state_dict(),
@@ -257,6 +246,37 @@ def load_judges(
         folder / "accuracy.json", {"accuracy": judges.accuracy, **seconds, **record}
     )
     return _warn_if_weak(judges)
+
+
+def read_cached(path: Path, what: str, read: Callable[[Path], T]) -> T | None:
+    """``read(path)`` when the cache file ``path`` exists and reads; otherwise None,
+    after a warning naming a damaged file, whose ``train/`` run beside it (which may
+    be damaged too) is removed so that ``what`` is retrained from scratch."""
+    if not path.exists():
+        return None
+    try:
+        return read(path)
+    except Exception as error:  # noqa: BLE001 (any damage: retrain)
+        warnings.warn(
+            f"{what} cache {path} cannot be used ({type(error).__name__}: {error}); "
+            f"retraining the {what} and overwriting it",
+            stacklevel=3,
+        )
+        shutil.rmtree(path.parent / "train", ignore_errors=True)
+        return None
+
+
+def timed_training(train: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    """``train()`` on one CPU thread, with its wall and CPU seconds and the load
+    average, as a cache's report records them."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    with cpu_threads(1):
+        result = train()
+    return result, {
+        "train_wall_s": round(time.perf_counter() - wall, 1),
+        "train_cpu_s": round(time.process_time() - cpu, 1),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
 
 
 def _warn_if_weak(judges: Judges) -> Judges:

@@ -67,10 +67,6 @@ steps of 8 clips (5 s) to 0.146 against zero flow's 0.523 at 32×32×8 (16 clips
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +80,7 @@ from vidlib import checkpoint as ckpt
 from vidlib.data.shapes import ShapesConfig, ShapesVideos
 from vidlib.flow import freeze
 from vidlib.flow.small import SmallFlow, SmallFlowConfig
+from vidlib.judging import read_cached, timed_training
 from vidlib.metrics.judges import cpu_threads
 from vidlib.results import ROOT, write_json
 from vidlib.train import TrainConfig, fit
@@ -343,24 +340,13 @@ def load_flow_estimator(
     key = ckpt.config_hash(record)
     folder = Path(cache_dir or CACHE_DIR) / key
     path = folder / "flow.pt"
-    if path.exists():
-        try:
-            return _read(path, training, key)
-        except Exception as error:  # noqa: BLE001 (any damage: retrain)
-            warnings.warn(
-                f"flow estimator cache {path} cannot be used ({type(error).__name__}: "
-                f"{error}); retraining the estimator and overwriting it",
-                stacklevel=2,
-            )
-            shutil.rmtree(folder / "train", ignore_errors=True)  # may be damaged too
-    wall, cpu = time.perf_counter(), time.process_time()
+    cached = read_cached(path, "flow estimator", lambda p: _read(p, training, key))
+    if cached is not None:
+        return cached
+    net, seconds = timed_training(
+        lambda: train_flow(config, training, record, folder / "train", progress)
+    )
     with cpu_threads(1):
-        net = train_flow(config, training, record, folder / "train", progress)
-        seconds = {
-            "train_wall_s": round(time.perf_counter() - wall, 1),
-            "train_cpu_s": round(time.process_time() - cpu, 1),
-            "load_average": round(os.getloadavg()[0], 1),
-        }
         report = evaluate(freeze(net), config, training.test_size, seed)
     payload = {
         "net": net.state_dict(),
