@@ -21,6 +21,7 @@ from vidlib.committed import (
     reference_dir,
     show_reference,
 )
+from vidlib.data import shapes
 from vidlib.method import load_trained, sample
 from vidlib.results import ROOT
 
@@ -96,6 +97,21 @@ def test_changed_model_code_makes_the_reference_stale(made) -> None:
             load_reference("mocogan", root, evaluate=False)
     finally:
         path.write_text(original)
+
+
+def test_changed_data_code_makes_the_reference_stale(made, monkeypatch) -> None:
+    """A new Shapes version (how a config's videos are drawn) stales the run."""
+    root, _ = made
+    folder = reference_dir("mocogan", root)
+    made_on = json.loads((folder / "reference.json").read_text())["data"]["dataset"]
+    assert made_on == shapes.DATASET
+    monkeypatch.setattr(shapes, "DATASET", "shapes-v99")
+    with pytest.raises(
+        StaleReference,
+        match=rf"other data \({made_on}; the code now draws shapes-v99\).*"
+        r"python -m vidlib\.committed mocogan",
+    ):
+        check_reference("mocogan", root)
 
 
 def test_missing_reference_names_the_command(tmp_path) -> None:

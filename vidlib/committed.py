@@ -9,15 +9,16 @@ cores) and commits, under ``book/results/<slug>/reference/``:
   an EMA of G only ``G_ema``, which is also loaded as ``G``), in float32, or rounded
   to float16 when float32 would exceed ``MAX_BYTES`` (``weights_dtype`` in the
   manifest; what the chapters measure is the committed, rounded model);
-* ``reference.json``: the record, the model's config hash, the step, the training
+* ``reference.json``: the record, the model's config hash, the training data's
+  config (with the dataset's version, e.g. ``shapes-v2``), the step, the training
   time, the command that made it and the provenance (versions, git SHA);
 * ``results.json``: the metrics the run measured on the machine that trained it.
 
 :func:`load_reference` rebuilds the Method from the committed record and weights, so
 a chapter samples and *measures* the reference model on the reader's machine
 (:func:`~vidlib.experiment.evaluate_experiment`); nothing is typed in. It refuses a
-stale reference, one whose record or config no longer matches the code and params
-file, and names the command that regenerates it::
+stale reference, one whose record, model config or data no longer matches the code
+and params file, and names the command that regenerates it::
 
     python -m vidlib.committed <slug>
 """
@@ -118,6 +119,7 @@ def make_reference(
         "slug": slug,
         "record": record.as_dict(),
         "config_hash": ckpt.config_hash(experiment.method.config),
+        "data": training_data(record),
         "step": experiment.fitted.step,
         "weights_dtype": dtype,
         "train_wall_time_s": experiment.fitted.wall_time_s,
@@ -130,6 +132,12 @@ def make_reference(
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)  # the old reference stays whole until the new one is
     return target
+
+
+def training_data(record: Record) -> dict[str, Any]:
+    """The config of the data ``record`` trains on, as its dataset reports it (for
+    Shapes with the version of how videos are drawn)."""
+    return open_data(record.data, "train", record.seed).config
 
 
 def read_manifest(slug: str, root: Path = ROOT) -> dict[str, Any]:
@@ -169,6 +177,13 @@ def check_reference(slug: str, root: Path = ROOT) -> Record:
         raise StaleReference(
             f"{slug}'s committed reference run was made by other model code (config "
             f"hash {manifest['config_hash']}, now {config_hash}){fix}"
+        )
+    data = training_data(stored)
+    if manifest.get("data") != data:
+        made_on = (manifest.get("data") or {}).get("dataset", "unrecorded data")
+        raise StaleReference(
+            f"{slug}'s committed reference run was trained on other data ({made_on}; "
+            f"the code now draws {data.get('dataset')}){fix}"
         )
     return stored
 

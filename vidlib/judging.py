@@ -10,7 +10,7 @@ accuracy differ only by the judges' error.
 
 The weights and the test accuracy are cached atomically under
 ``<cache_dir>/<hash>/judges.pt`` (accuracy also in ``accuracy.json`` beside it), keyed
-by a hash of the Shapes config, the seed, the training settings and
+by a hash of the Shapes config and version, the seed, the training settings and
 ``JUDGES_VERSION``; ``fit``'s run (scalar log, last checkpoint) is kept in
 ``<cache_dir>/<hash>/train/``, so an interrupted training resumes. Training runs on
 the CPU, on one thread, deterministically from ``seed``, and leaves the caller's
@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from vidlib import checkpoint as ckpt
-from vidlib.data.shapes import ShapesConfig, ShapesVideos
+from vidlib.data.shapes import DATASET, ShapesConfig, ShapesVideos
 from vidlib.metrics.judges import (
     APPEARANCE_RESOLUTION,
     Judges,
@@ -205,9 +205,10 @@ def load_judges(
 
     The cache is ``<cache_dir>/<hash>/judges.pt`` (default cache_dir:
     ``CACHE_DIR``, ``<repo>/_runs/judges``) with ``accuracy.json`` beside it; the hash
-    covers the config, ``seed``, the training settings and ``JUDGES_VERSION``. A cache
-    file that cannot be read is reported with a warning naming it, and the judges are
-    retrained from scratch. ``steps`` defaults to ``default_steps(config)``.
+    covers the config, the Shapes version ``DATASET``, ``seed``, the training
+    settings and ``JUDGES_VERSION``. A cache file that cannot be read is reported
+    with a warning naming it, and the judges are retrained from scratch. ``steps``
+    defaults to ``default_steps(config)``.
     """
     if not isinstance(config, ShapesConfig):
         raise TypeError(f"config must be a ShapesConfig, got {type(config).__name__}")
@@ -219,6 +220,7 @@ def load_judges(
     training = JudgeTraining(steps=steps or default_steps(config))
     record = {
         "version": JUDGES_VERSION,
+        "dataset": DATASET,
         "shapes": config.as_dict(),
         "seed": seed,
         "training": asdict(training),

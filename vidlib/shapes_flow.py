@@ -77,7 +77,7 @@ from einops import rearrange, reduce
 from torch import nn
 
 from vidlib import checkpoint as ckpt
-from vidlib.data.shapes import ShapesConfig, ShapesVideos
+from vidlib.data.shapes import DATASET, ShapesConfig, ShapesVideos
 from vidlib.flow import freeze
 from vidlib.flow.small import SmallFlow, SmallFlowConfig
 from vidlib.judging import read_cached, timed_training
@@ -333,6 +333,7 @@ def load_flow_estimator(
     config = ShapesConfig(resolution=resolution, frames=frames)
     record = {
         "version": FLOW_VERSION,
+        "dataset": DATASET,
         "shapes": config.as_dict(),
         "seed": seed,
         "training": asdict(training),

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from vidlib.data.shapes import (
     ACTIONS,
+    DATASET,
     Combination,
     ShapesConfig,
     label_names,
@@ -52,7 +53,7 @@ class CellVideos(Dataset):
         self.cells = [tuple(c) for c in cells]
         self.seed = seed
         self.config: dict[str, Any] = {
-            "dataset": "shapes-v1-cells",
+            "dataset": f"{DATASET}-cells",
             **config.as_dict(),
             "identities": [list(i) for i in self.identities],
             "cell_actions": list(self.actions),

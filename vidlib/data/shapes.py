@@ -74,6 +74,11 @@ FACTORS: tuple[str, ...] = ("shape", "color", "background", "action")
 SPLITS: dict[str, int] = {"train": 0, "test": 1, "heldout": 2}
 _FACTOR_FIELDS = ("shapes", "colors", "backgrounds", "actions")  # ShapesConfig names
 
+DATASET = "shapes-v2"
+"""What Shapes draws, versioned: every cache and committed run that depends on the
+videos records it, so a change to how a config is sampled or rendered bumps it (v2:
+a path's midpoint no longer depends on the action)."""
+
 MARGIN = 1 / 16
 """Smallest gap between the shape and the frame border, as a fraction of the frame."""
 
@@ -183,10 +188,10 @@ def _check_range(parameter: str, bounds: tuple[float, float], upper: float) -> N
         )
 
 
-def _required_width(action: str, size: float, speed: float) -> float:
-    """Frame fraction that ``action`` needs along its widest axis, margins included."""
-    if action == "pulse":
-        return 2 * (size * (1 + speed) + MARGIN)
+def _required_width(size: float, speed: float) -> float:
+    """Frame fraction every path needs along each axis, margins included: the
+    object's extent on both sides of a midpoint box as wide as the amount of motion
+    (which also holds a pulse's growth, since ``size * speed < speed / 2``)."""
     return 2 * (size + MARGIN) + speed
 
 
@@ -220,15 +225,12 @@ class ShapesConfig:
             _check_names(parameter, getattr(self, parameter), label_names(key))
         _check_range("size_range", self.size_range, 0.5)
         _check_range("speed_range", self.speed_range, 1.0)
-        widest = max(
-            _required_width(a, self.size_range[1], self.speed_range[1])
-            for a in self.actions
-        )
+        widest = _required_width(self.size_range[1], self.speed_range[1])
         if widest > 1:
             raise ValueError(
                 f"size_range {self.size_range} and speed_range {self.speed_range} "
-                f"do not fit in the frame: actions {self.actions} need {widest:.3f} "
-                "of its width (at most 1)"
+                f"do not fit in the frame: the paths need {widest:.3f} of its width "
+                "(at most 1)"
             )
 
     def as_dict(self) -> dict:
@@ -294,14 +296,6 @@ def combinations(
     return chosen
 
 
-def _axis_start(
-    unit: float, low: float, high: float, reach: float, shift: float
-) -> float:
-    """Start coordinate in ``[low, high]`` so that the whole path stays inside."""
-    free = high - low - 2 * reach - abs(shift)
-    return low + reach + max(0.0, -shift) + unit * free
-
-
 def sample_factors(
     config: ShapesConfig, combination: Combination, rng: np.random.Generator
 ) -> ShapesFactors:
@@ -311,14 +305,14 @@ def sample_factors(
     speed = float(rng.uniform(*config.speed_range))
     phase = float(rng.uniform(0.0, 2 * math.pi))
     units = rng.uniform(size=2)
-    extent = size * (1 + speed if action == "pulse" else 1) + MARGIN
     direction = _DIRECTIONS.get(action, (0.0, 0.0))
     shift = (speed * direction[0], speed * direction[1])
     reach = speed / 2 if action == "orbit" else 0.0
-    pivot = tuple(
-        _axis_start(float(u), extent, 1 - extent, reach, sh)
-        for u, sh in zip(units, shift, strict=True)
-    )
+    # The path's midpoint comes from one box for every action, so where an object
+    # is says nothing about how it moves (content and motion are independent).
+    low = size + MARGIN + speed / 2
+    midpoint = [low + float(u) * (1 - 2 * low) for u in units]
+    pivot = tuple(m - sh / 2 for m, sh in zip(midpoint, shift, strict=True))
     path = ShapesPath(
         pivot=pivot,
         shift=shift,
@@ -479,7 +473,7 @@ def render(factors: ShapesFactors, resolution: int, frames: int) -> np.ndarray:
 
 
 class ShapesVideos(torch.utils.data.Dataset):
-    """Shapes v1: items ``{"video": (3, T, H, W) in [-1, 1], "index", **labels}``.
+    """Shapes (``DATASET``): items ``{"video": (3, T, H, W), "index", **labels}``
 
     Item ``index`` is drawn with ``np.random.default_rng([seed, split_id, index])``:
     a combination uniformly from those of ``split``, then the continuous factors.
@@ -510,7 +504,7 @@ class ShapesVideos(torch.utils.data.Dataset):
         self.seed = seed
         self.split = split
         self.config: dict = {
-            "dataset": "shapes-v1",
+            "dataset": DATASET,
             **config.as_dict(),
             "size": size,
             "seed": seed,
