@@ -12,6 +12,7 @@ import yaml
 from test_method import tiny_record
 
 from vidlib import study
+from vidlib.data.shapes import DATASET
 from vidlib.experiment import run_experiment
 from vidlib.record import parse_record
 from vidlib.study import (
@@ -55,6 +56,7 @@ def test_one_results_file_per_checkpoint_with_its_step(studied: Path) -> None:
         "-p model.lr_g 0.001"
     )
     assert {"git_sha", "versions"} <= set(first)
+    assert first["params"]["dataset"] == DATASET  # what the studied videos were
 
 
 def test_a_checkpoint_is_judged_as_a_run_of_that_length(
@@ -121,25 +123,45 @@ def test_rows_give_the_distance_as_a_multiple_of_the_floor_and_mark_the_bar() ->
         "appearance_kept_judge_x": metric(0.9),
         "action_kept_judge_x": metric(0.1),
     }
-    entry = {"record": cpu_record(), "params": {"study": "s"}, "metrics": metrics}
+    params = {"study": "s", "dataset": "shapes-v1"}
+    entry = {"record": cpu_record(), "params": params, "metrics": metrics}
     header, rows = study_rows([entry], base)
-    assert header[:4] == [
+    assert header[:5] == [
         "study",
         "changed from the cpu record",
+        "data",
         "step",
         "distance ÷ floor",
     ]
-    assert header[4:] == ["IS action ÷ real", "appearance kept", "action kept"]
-    assert rows == [["s", "-", 2, "3 ✓", "0.5", "0.9 ✓", "0.1"]]
+    assert header[5:] == ["IS action ÷ real", "appearance kept", "action kept"]
+    assert rows == [["s", "-", "shapes-v1", 2, "3 ✓", "0.5", "0.9 ✓", "0.1"]]
+
+
+def test_table_says_which_rows_were_made_on_older_data(studied: Path) -> None:
+    current = study_table("mocogan", studied).data
+    assert "earlier version of the data" not in current
+    folder = study_dir("mocogan", "fast_g", studied) / "step-000002"
+    results = json.loads((folder / "results.json").read_text())
+    results["params"]["dataset"] = "shapes-v0"
+    (folder / "results.json").write_text(json.dumps(results))
+    try:
+        table = study_table("mocogan", studied).data
+    finally:
+        results["params"]["dataset"] = DATASET
+        (folder / "results.json").write_text(json.dumps(results))
+    assert ">shapes-v0</td>" in table and f">{DATASET}</td>" in table
+    assert "Rows on shapes-v0 were trained on an earlier version" in table
 
 
 def test_table_of_a_chapter_without_studies(tmp_path: Path) -> None:
     assert "no committed recipe study" in study_table("mocogan", tmp_path).data
 
 
-def test_committed_study_files_name_their_command() -> None:
-    for results in read_studies("mocogan") + read_studies("g3an"):
+def test_committed_study_files_name_their_command_and_data() -> None:
+    slugs = ("mocogan", "g3an", "tgan", "vgan", "avlae")
+    for results in [r for slug in slugs for r in read_studies(slug)]:
         assert results["params"]["command"].startswith("python -m vidlib.study ")
+        assert results["params"]["dataset"].startswith("shapes-v")
         assert json.dumps(results["record"])  # a whole record, as written
 
 

@@ -153,6 +153,7 @@ def judge_checkpoints(
             record=at_step.as_dict(),
             params={
                 "study": name,
+                "dataset": data.config["dataset"],
                 "overrides": dict(overrides),
                 "command": command(slug, name, overrides, every),
             },
@@ -188,11 +189,11 @@ def study_rows(
     """Header and rows of :func:`study_table`: one row per results file, the FD as a
     multiple of its floor and every other check of the bar as its value, a check
     mark where it meets the bar (``checks`` as for :func:`vidlib.bar.bar`)."""
-    header: list[str] = ["study", "changed from the cpu record", "step"]
+    header: list[str] = ["study", "changed from the cpu record", "data", "step"]
     rows = []
     for entry in results:
         criteria = bar(entry["metrics"], **checks)
-        if len(header) == 3:
+        if len(header) == 4:
             header += ["distance ÷ floor"] + [_short(c.check) for c in criteria[1:]]
         cells = []
         for i, c in enumerate(criteria):
@@ -205,7 +206,8 @@ def study_rows(
             cells.append(f"{value}{' ✓' if c.met else ''}")
         settings = changed_settings(entry["record"], base)
         steps = entry["record"]["train"]["steps"]
-        rows.append([entry["params"]["study"], settings, steps, *cells])
+        made_on = entry["params"]["dataset"]
+        rows.append([entry["params"]["study"], settings, made_on, steps, *cells])
     return header, rows
 
 
@@ -222,7 +224,16 @@ def study_table(slug: str, root: Path = ROOT, **checks: bool) -> HTML:
     if not results:
         return HTML(f"<p>{slug} has no committed recipe study.</p>")
     base = profile_record(slug, PROFILE, root)
-    return html_table(*study_rows(results, base, **checks))
+    table = html_table(*study_rows(results, base, **checks)).data
+    now = open_data(base.data, "train", base.seed).config["dataset"]
+    older = sorted({r["params"]["dataset"] for r in results} - {now})
+    if older:
+        table += (
+            f"<p>Rows on {', '.join(older)} were trained on an earlier version of the"
+            f" data than the chapter's ({now}); compare them with each other, not with"
+            " the chapter's runs.</p>"
+        )
+    return HTML(table)
 
 
 def main(argv: list[str] | None = None) -> int:
