@@ -14,6 +14,8 @@ import os
 import random
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(_python_state_from_primitives(state["python"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextmanager
+def kept_random_state() -> Iterator[None]:
+    """Run the block, then put every global RNG state back as it was (a cache that
+    loads or trains must not change what the caller draws next)."""
+    state = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

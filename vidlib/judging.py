@@ -162,11 +162,7 @@ def train_judges(
         sample_every=0,
         progress=progress,
     )
-    state = ckpt.rng_state()
-    try:
-        fit(trainer, data, run)
-    finally:
-        ckpt.set_rng_state(state)  # the caller's random state, as it was
+    fit(trainer, data, run)
     nets = trainer.nets
     judges = Judges(
         config,
@@ -253,11 +249,13 @@ def load_judges(
 def read_cached(path: Path, what: str, read: Callable[[Path], T]) -> T | None:
     """``read(path)`` when the cache file ``path`` exists and reads; otherwise None,
     after a warning naming a damaged file, whose ``train/`` run beside it (which may
-    be damaged too) is removed so that ``what`` is retrained from scratch."""
+    be damaged too) is removed so that ``what`` is retrained from scratch. The
+    caller's random state is left as it was."""
     if not path.exists():
         return None
     try:
-        return read(path)
+        with ckpt.kept_random_state():
+            return read(path)
     except Exception as error:  # noqa: BLE001 (any damage: retrain)
         warnings.warn(
             f"{what} cache {path} cannot be used ({type(error).__name__}: {error}); "
@@ -270,9 +268,10 @@ def read_cached(path: Path, what: str, read: Callable[[Path], T]) -> T | None:
 
 def timed_training(train: Callable[[], T]) -> tuple[T, dict[str, float]]:
     """``train()`` on one CPU thread, with its wall and CPU seconds and the load
-    average, as a cache's report records them."""
+    average, as a cache's report records them; the caller's random state is left as
+    it was."""
     wall, cpu = time.perf_counter(), time.process_time()
-    with cpu_threads(1):
+    with cpu_threads(1), ckpt.kept_random_state():
         result = train()
     return result, {
         "train_wall_s": round(time.perf_counter() - wall, 1),

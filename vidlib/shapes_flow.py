@@ -301,11 +301,7 @@ def train_flow(
         sample_every=0,
         progress=progress,
     )
-    state = ckpt.rng_state()
-    try:
-        fit(trainer, data, run)
-    finally:
-        ckpt.set_rng_state(state)  # the caller's random state, as it was
+    fit(trainer, data, run)
     return trainer.nets["flow"]
 
 
@@ -347,7 +343,7 @@ def load_flow_estimator(
     net, seconds = timed_training(
         lambda: train_flow(config, training, record, folder / "train", progress)
     )
-    with cpu_threads(1):
+    with cpu_threads(1), ckpt.kept_random_state():
         report = evaluate(freeze(net), config, training.test_size, seed)
     payload = {
         "net": net.state_dict(),
