@@ -473,7 +473,8 @@ def render(factors: ShapesFactors, resolution: int, frames: int) -> np.ndarray:
 
 
 class ShapesVideos(torch.utils.data.Dataset):
-    """Shapes (``DATASET``): items ``{"video": (3, T, H, W), "index", **labels}``
+    """Shapes (``DATASET``): items ``{"video": (3, T, H, W), "index", **labels}``,
+    the video in ``[-1, 1]``.
 
     Item ``index`` is drawn with ``np.random.default_rng([seed, split_id, index])``:
     a combination uniformly from those of ``split``, then the continuous factors.
