@@ -3,7 +3,10 @@ optimiser state and log), skip_if_done, NaN guard, bad checkpoints."""
 
 from __future__ import annotations
 
+import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from vidlib.train import (
     NonFiniteLossError,
     TrainConfig,
     batch_indices,
+    draw_initial_weights,
     fit,
     seed_everything,
 )
@@ -329,3 +333,65 @@ def test_fit_batches_mixed_images_and_videos_with_the_datasets_collate(tmp_path)
     fit(method, data, cfg)
     assert len(method.seen) == 3 and all(v + i == 8 for v, i in method.seen)
     assert sum(i for _, i in method.seen) > 0 and sum(v for v, _ in method.seen) > 0
+
+
+HAND_BUILT_RUN = """
+import sys
+from tests.test_train import NoiseVideos, config, tiny_mocogan
+from vidlib.train import fit
+fit(tiny_mocogan(), NoiseVideos(), config(sys.argv[1], steps=1, seed=int(sys.argv[2])))
+"""
+
+
+def test_the_seed_fixes_a_hand_built_run_across_processes(tmp_path: Path) -> None:
+    """The README's ``fit(method, data, TrainConfig(seed=...))`` with a Method built
+    before any seeding: each new process starts torch from another random seed, so
+    only ``fit`` drawing the initial weights from the seed makes two runs agree."""
+
+    def run(name: str, seed: int) -> dict[str, torch.Tensor]:
+        out = tmp_path / name
+        subprocess.run(
+            [sys.executable, "-c", HAND_BUILT_RUN, str(out), str(seed)],
+            check=True,
+            cwd=Path(__file__).parents[1],
+        )
+        return ckpt.load_checkpoint(ckpt.checkpoint_path(out / "checkpoints", 1))
+
+    first, second, other = run("a", 3), run("b", 3), run("c", 4)
+    assert_same_tree(first["nets"], second["nets"])
+    assert_same_tree(first["opts"], second["opts"])
+    assert not torch.equal(first["nets"]["G"][KEY], other["nets"]["G"][KEY])
+
+
+def assert_same_tree(a: object, b: object, where: str = "") -> None:
+    """Nested dicts/lists of tensors and numbers equal, bit for bit."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            assert_same_tree(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_tree(x, y, f"{where}/{i}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where
+
+
+KEY = "image.net.0.weight"  # a weight of the tiny MoCoGAN's G
+
+
+def test_draw_initial_weights_replaces_given_weights() -> None:
+    """What ``fit`` does at step 0 unless ``keep_weights`` (fine-tuning): the
+    weights become those the seed draws, whatever the Method held."""
+    tuned = tiny_mocogan()
+    with torch.no_grad():
+        for p in tuned.nets["G"].parameters():
+            p.fill_(0.5)
+    given = copy.deepcopy(tuned.nets["G"].state_dict())
+    draw_initial_weights(tuned, seed=0)
+    seed_everything(0)
+    drawn = tiny_mocogan()
+    assert_same_tree(tuned.nets["G"].state_dict(), drawn.nets["G"].state_dict())
+    assert not torch.equal(given[KEY], tuned.nets["G"].state_dict()[KEY])

@@ -140,7 +140,12 @@ def run_experiment(
             net.load_state_dict(start_from.method.nets[name].state_dict())
         start = f"{start_from.record.training_key()}-step{start_from.fitted.step}"
         train_dir = train_dir.with_name(f"{train_dir.name}-from-{start}")
-    fitted = fit(method, data, record.train_config(str(train_dir)))
+    fitted = fit(
+        method,
+        data,
+        record.train_config(str(train_dir)),
+        keep_weights=start_from is not None,
+    )
     experiment = Experiment(record, out_dir, data, method, fitted, judges=judges)
     evaluate_experiment(experiment)
     if slug is not None:

@@ -40,9 +40,11 @@ class Method(Protocol):
     """One paper's networks, optimisers and update rule.
 
     ``nets`` and ``opts`` are what ``fit`` checkpoints; ``config`` is the model config
-    as primitives; ``appearance_code`` / ``motion_code`` name the keys of
-    :meth:`codes` that hold the appearance and the motion code (``None`` when the
-    method has no such code).
+    as primitives; a paper's Method also keeps its config object as ``cfg``, from
+    which ``type(method)(cfg, **needs)`` builds it again (how ``fit`` draws a run's
+    initial weights from its seed); ``appearance_code`` / ``motion_code`` name the
+    keys of :meth:`codes` that hold the appearance and the motion code (``None`` when
+    the method has no such code).
     """
 
     nets: dict[str, nn.Module]

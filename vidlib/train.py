@@ -6,6 +6,9 @@ grids (``sample_every=0``: none, for a Method that generates nothing, such as th
 judges' classifiers), atomic checkpoints, exact resume and ``skip_if_done``. The
 update rule of a paper lives in its ``Method.train_step``.
 
+Seeds: a run that starts at step 0 draws its initial weights from its seed, however
+the Method was built, then reseeds, so the seed alone fixes the run.
+
 Exact resume: the data order is a pure function of ``(seed, step)`` and every global
 RNG state is checkpointed, so a run interrupted after a checkpoint and resumed
 produces bit-identical weights to an uninterrupted run on the CPU
@@ -146,8 +149,33 @@ class StepBatchSampler:
             step += 1
 
 
-def fit(method: Method, data: Dataset, cfg: TrainConfig) -> FitResult:
-    """Train ``method`` on ``data`` for ``cfg.steps`` steps (see module docstring)."""
+def draw_initial_weights(method: Method, seed: int) -> None:
+    """Give ``method`` the weights (and fresh optimiser states) ``seed`` draws: a
+    Method of its class and ``cfg`` built right after :func:`seed_everything`, the
+    resources it ``needs`` (AVLAE's flow estimator) shared, copied in. So a run's
+    seed fixes its initial weights however the Method was built. A Method without
+    ``cfg`` (the judges' and the flow estimator's trainers) keeps its own weights:
+    their callers seed before building."""
+    cfg = getattr(method, "cfg", None)
+    if cfg is None:
+        return
+    needs = {name: getattr(method, name) for name in getattr(method, "needs", ())}
+    seed_everything(seed)
+    drawn = type(method)(cfg, **needs)
+    for name, net in method.nets.items():
+        net.load_state_dict(drawn.nets[name].state_dict())
+    for name, opt in method.opts.items():
+        opt.load_state_dict(drawn.opts[name].state_dict())
+
+
+def fit(
+    method: Method, data: Dataset, cfg: TrainConfig, *, keep_weights: bool = False
+) -> FitResult:
+    """Train ``method`` on ``data`` for ``cfg.steps`` steps (see module docstring).
+
+    A run that starts at step 0 starts from the weights ``cfg.seed`` draws
+    (:func:`draw_initial_weights`), or with ``keep_weights`` from the Method's own
+    (fine-tuning)."""
     out_dir = Path(cfg.out_dir)
     ckpt_dir = out_dir / "checkpoints"
     config = run_config(method, data, cfg)
@@ -168,6 +196,8 @@ def fit(method: Method, data: Dataset, cfg: TrainConfig) -> FitResult:
         (start, wall_before), status = _restore(method, latest[1], device), "resumed"
     else:
         start, wall_before, status = 0, 0.0, "trained"
+        if not keep_weights:
+            draw_initial_weights(method, cfg.seed)
         seed_everything(cfg.seed)
 
     out_dir.mkdir(parents=True, exist_ok=True)
