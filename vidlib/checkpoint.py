@@ -25,8 +25,42 @@ import torch
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d{8})\.pt$")
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: corrupt, or written by another config."""
+class CheckpointError(ValueError):
+    """A checkpoint or weights file that cannot be used: corrupt, not tensors only,
+    or written by another config."""
+
+
+def load_weights(
+    path: Path,
+    expected: str,
+    fix: str = "",
+    map_location: str | torch.device = "cpu",
+) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only, so
+    a pickle that would run code is refused, never executed.
+
+    A file that does not load raises :class:`CheckpointError` naming ``path``, what
+    was ``expected`` there and, when given, how to ``fix`` it."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises several types for a damaged file
+        fix = f"; {fix}" if fix else ""
+        raise CheckpointError(
+            f"{path} cannot be read as {expected} ({_why(error)}){fix}"
+        ) from error
+
+
+def _why(error: Exception) -> str:
+    """Why ``torch.load`` failed, in one line (its own message is a page long)."""
+    text = str(error)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return (
+            f"it pickles the Python object {found.group(1)}, not only tensors; vidlib "
+            "loads with weights_only=True and runs no code from a file"
+        )
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -97,15 +131,14 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load with ``weights_only=True``; a corrupt file raises ``CheckpointError``."""
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises several types for a damaged file
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
-            "expected a file written by vidlib.checkpoint.save_checkpoint. "
-            "Move it away to restart from the previous checkpoint."
-        ) from error
+    """A training checkpoint (:func:`load_weights`); a damaged file raises
+    ``CheckpointError``."""
+    payload = load_weights(
+        path,
+        "a checkpoint written by vidlib.checkpoint.save_checkpoint",
+        "move it away to restart from the previous checkpoint",
+        map_location,
+    )
     missing = {"nets", "opts", "config", "config_hash", "step"} - set(payload)
     if missing:
         raise CheckpointError(

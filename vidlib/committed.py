@@ -224,14 +224,16 @@ def load_reference(
 
 def _read_weights(path: Path, slug: str) -> dict[str, dict[str, torch.Tensor]]:
     """The ``nets`` of a committed ``weights.pt``; a clear error when it is damaged."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)["nets"]
-    except Exception as error:  # torch raises several types for a damaged file
-        raise ValueError(
-            f"{path} cannot be read as {slug}'s committed weights "
-            f"({type(error).__name__}: {error}); restore it with `git checkout -- "
-            f"{path.parent}` or regenerate it with `{command(slug)}`"
-        ) from error
+    fix = f"restore it with `git checkout -- {path.parent}` or regenerate it with "
+    payload = ckpt.load_weights(
+        path, f"{slug}'s committed weights", f"{fix}`{command(slug)}`"
+    )
+    if not isinstance(payload, dict) or not isinstance(payload.get("nets"), dict):
+        raise ckpt.CheckpointError(
+            f"{path} cannot be read as {slug}'s committed weights (it holds no "
+            f"'nets' mapping); {fix}`{command(slug)}`"
+        )
+    return payload["nets"]
 
 
 def chapter_reference(slug: str, run: Experiment) -> Experiment | None:

@@ -294,7 +294,7 @@ def _warn_if_weak(judges: Judges) -> Judges:
 def _read(
     path: Path, config: ShapesConfig, training: JudgeTraining, key: str
 ) -> Judges:
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = ckpt.load_weights(path, "cached judges")
     if payload.get("config_hash") != key:
         raise ValueError(f"it was written for config hash {payload.get('config_hash')}")
     nets = judge_nets(config, training.width)

@@ -362,7 +362,7 @@ def _labelled(net: SmallFlow, report: dict[str, Any], key: str) -> SmallFlow:
 
 
 def _read(path: Path, training: FlowTraining, key: str) -> SmallFlow:
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = ckpt.load_weights(path, "a cached flow estimator")
     if payload.get("config_hash") != key:
         raise ValueError(f"it was written for config hash {payload.get('config_hash')}")
     net = training.network()

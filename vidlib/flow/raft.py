@@ -64,6 +64,8 @@ import torch.nn.functional as F
 from einops import einsum, rearrange
 from torch import nn
 
+from vidlib.checkpoint import load_weights
+
 #: RAFT's encoders downsample by 8 (stem and two stages of stride 2)
 STRIDE = 8
 
@@ -584,7 +586,7 @@ def load_raft(path: str | Path, size: str = "large") -> RAFT:
             f"files ({files}) from https://download.pytorch.org/models/"
             + (f"; AVLAE's Sintel RAFT is {SINTEL_FILE}" if size == "large" else "")
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_weights(path, f"torchvision's raft_{size} weights")
     if not isinstance(state, dict) or not all(
         isinstance(v, torch.Tensor) for v in state.values()
     ):

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from vidlib.checkpoint import load_weights
 from vidlib.metrics.consistency import FrameFeatures
 
 KINETICS_CLASSES = 400
@@ -383,9 +384,12 @@ def load_extractor(name: str, path: str | Path | None) -> nn.Module:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ExtractorUnavailable(f"weights file for {name!r} not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    expected_file = f"the {name!r} extractor's weights ({PUBLIC_FILES[name]})"
+    state = load_weights(path, expected_file)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]  # Hara et al.'s checkpoints
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a state dict: expected {expected_file}")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     model = EXTRACTORS[name]()
     expected = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
