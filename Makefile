@@ -19,6 +19,7 @@ SLUGS = $(basename $(notdir $(wildcard notebooks/*.md)))
 SMOKE_NOTEBOOKS = $(foreach s,$(SLUGS),_runs/smoke/$(s)/$(s).ipynb)
 REFERENCE_SLUGS = $(patsubst notebooks/params/%.reference.yaml,%,\
 	$(wildcard notebooks/params/*.reference.yaml))
+OFFLINE := .ci/offline
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: venv book test smoke-runs nbval smoke-book lint lab clean
@@ -49,10 +50,12 @@ book: $(STAMP)
 #    VIDLIB_OUT_ROOT sends their outputs to _build/nbval, so the runner's cache in
 #    _runs/smoke stays valid (see vidlib.results.resolve_out_dir);
 # 5. the smoke book, warnings as errors, into _build/smoke/_build/html.
+# Steps 2-5 run with no network (.ci/offline: a network namespace with only the
+# loopback); only the install above reaches the package index.
 test: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
-	$(PY) -m pytest -q
-	$(MAKE) --no-print-directory nbval smoke-book
+	$(OFFLINE) $(PY) -m pytest -q
+	$(OFFLINE) $(MAKE) --no-print-directory nbval smoke-book
 
 smoke-runs: $(STAMP)
 	$(PY) -m vidlib.runner run --all --profile smoke
