@@ -67,26 +67,6 @@ def test_a_planted_judges_cache_is_named_and_retrained_not_run(tmp_path: Path) -
     assert any(str(path) in str(w.message) for w in caught)
 
 
-def test_what_vidlib_writes_loads_with_weights_only(tmp_path: Path) -> None:
-    """A checkpoint holds tensors, primitives and RNG states only."""
-    net = torch.nn.Linear(2, 2)
-    opt = torch.optim.Adam(net.parameters())
-    net(torch.ones(1, 2)).sum().backward()
-    opt.step()
-    payload = {
-        "nets": {"G": net.state_dict()},
-        "opts": {"G": opt.state_dict()},
-        "config": {"model": "toy"},
-        "config_hash": "key",
-        "step": 1,
-        "rng": ckpt.rng_state(),
-    }
-    ckpt.save_checkpoint(tmp_path / "step-00000001.pt", payload)
-    loaded = torch.load(tmp_path / "step-00000001.pt", weights_only=True)
-    assert torch.equal(loaded["nets"]["G"]["weight"], net.weight)
-    assert loaded["step"] == 1
-
-
 def test_nothing_else_in_vidlib_or_the_chapters_calls_torch_load() -> None:
     """So no reader can bypass :func:`vidlib.checkpoint.load_weights` (prose that
     names `torch.load(...)` in backticks is not a call)."""

@@ -15,6 +15,7 @@ from vidlib.experiment import Experiment, run_experiment
 from vidlib.method import build, load_trained
 from vidlib.models.g3an import G3AN
 from vidlib.models.mocogan import MoCoGAN
+from vidlib.results import seal_results
 
 DATA = {
     "resolution": 16,
@@ -92,7 +93,7 @@ def test_load_trained_refuses_missing_results_checkpoint_and_record(
     shutil.copytree(finished.out_dir, no_record)
     results = json.loads((no_record / "results.json").read_text())
     del results["record"]
-    (no_record / "results.json").write_text(json.dumps(results))
+    seal_results(no_record / "results.json", results)
     with pytest.raises(ValueError, match=f"{no_record}.*holds no experiment record"):
         load_trained(no_record)
 

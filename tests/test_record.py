@@ -118,6 +118,15 @@ def test_training_key_ignores_steps_and_eval_not_the_model():
     assert record.replace({"data.frames": 16}).training_key() != key
 
 
+def test_training_key_changes_with_the_shapes_version(monkeypatch):
+    """A run on an earlier drawing of Shapes trains in another folder, rather than
+    resuming (or refusing) the old one's checkpoints."""
+    record = parse_record(SMALL)
+    key = record.training_key()
+    monkeypatch.setattr("vidlib.data.spec.DATASET", "shapes-v3")
+    assert record.training_key() != key
+
+
 def test_read_params_file_splits_record_and_chapter_knobs(tmp_path):
     path = tmp_path / "x.cpu.yaml"
     path.write_text("model:\n  ngf: 16\ntrain.steps: 4\nconditional_steps: 3\n")

@@ -15,6 +15,7 @@ from vidlib import study
 from vidlib.data.shapes import DATASET
 from vidlib.experiment import run_experiment
 from vidlib.record import parse_record
+from vidlib.results import seal_results
 from vidlib.study import (
     changed_settings,
     judge_checkpoints,
@@ -143,12 +144,12 @@ def test_table_says_which_rows_were_made_on_older_data(studied: Path) -> None:
     folder = study_dir("mocogan", "fast_g", studied) / "step-000002"
     results = json.loads((folder / "results.json").read_text())
     results["params"]["dataset"] = "shapes-v0"
-    (folder / "results.json").write_text(json.dumps(results))
+    seal_results(folder / "results.json", results)  # as a run on older data wrote it
     try:
         table = study_table("mocogan", studied).data
     finally:
         results["params"]["dataset"] = DATASET
-        (folder / "results.json").write_text(json.dumps(results))
+        seal_results(folder / "results.json", results)
     assert ">shapes-v0</td>" in table and f">{DATASET}</td>" in table
     assert "Rows on shapes-v0 were trained on an earlier version" in table
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,6 @@ from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
 from vidlib.models.tgan import TGAN, TGANConfig
 from vidlib.models.vgan import VGAN, VGANConfig
 from vidlib.train import (
-    NonFiniteLossError,
     TrainConfig,
     batch_indices,
     draw_initial_weights,
@@ -50,17 +50,19 @@ class Regression:
     appearance_code = "z"
     motion_code = None
 
-    def __init__(self, lr: float = 0.01, blow_up_at: int | None = None) -> None:
+    def __init__(
+        self, lr: float = 0.01, blow_up_at: int | None = None, by: float = math.nan
+    ) -> None:
         self.nets = {"G": nn.Linear(4, 3 * 4 * 16 * 16)}
         self.opts = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr)}
         self.config = {"model": "regression", "lr": lr}
-        self.blow_up_at = blow_up_at
+        self.blow_up_at, self.by = blow_up_at, by
 
     def train_step(self, batch: dict, step: int) -> dict[str, float]:
         z = torch.randn(batch["video"].shape[0], 4)
         loss = (self.generate({"z": z}) - batch["video"]).pow(2).mean()
-        if step == self.blow_up_at:
-            loss = loss * float("nan")
+        if step == self.blow_up_at:  # the loss becomes NaN or infinite
+            loss = loss * self.by
         self.opts["G"].zero_grad()
         loss.backward()
         self.opts["G"].step()
@@ -204,17 +206,6 @@ def test_resume_truncates_log_past_the_checkpoint(tmp_path: Path) -> None:
     assert steps == [1, 2, 3, 4]
 
 
-def test_non_finite_loss_stops_with_clear_message_and_keeps_checkpoint(
-    tmp_path: Path,
-) -> None:
-    method = build(lambda: Regression(blow_up_at=4))
-    with pytest.raises(
-        NonFiniteLossError, match=r"step 5: \{'loss': nan\}.*step 3 is kept"
-    ):
-        fit(method, NoiseVideos(), config(tmp_path, steps=8))
-    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [3]
-
-
 def test_checkpoint_of_another_config_is_refused_and_kept(tmp_path: Path) -> None:
     fit(build(Regression), NoiseVideos(), config(tmp_path, steps=3))
     before = (tmp_path / "checkpoints" / "step-00000003.pt").read_bytes()
@@ -232,15 +223,6 @@ def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
     method.config = payload["config"]["method"]  # same hash, different networks
     with pytest.raises(ckpt.CheckpointError, match="different model"):
         fit(method, NoiseVideos(), config(tmp_path, steps=6))
-
-
-def test_corrupt_checkpoint_gives_clear_error(tmp_path: Path) -> None:
-    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=3))
-    path = tmp_path / "checkpoints" / "step-00000003.pt"
-    path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(ckpt.CheckpointError, match=r"step-00000003\.pt cannot be read"):
-        fit(build(Regression), NoiseVideos(), config(tmp_path, steps=6))
-    assert path.stat().st_size == 100
 
 
 def test_checkpoint_loads_with_weights_only_and_holds_primitives(

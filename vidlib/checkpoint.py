@@ -14,7 +14,7 @@ import os
 import random
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,30 @@ def load_weights(
         fix = f"; {fix}" if fix else ""
         raise CheckpointError(
             f"{path} cannot be read as {expected} ({_why(error)}){fix}"
+        ) from error
+
+
+def load_state(
+    net: torch.nn.Module,
+    state: Mapping[str, Any],
+    path: Path,
+    name: str,
+    written_by: str | None = None,
+) -> None:
+    """``net.load_state_dict(state)``, ``state`` being net ``name`` of the file
+    ``path``: weights of another architecture (missing, extra or wrong-shaped keys)
+    raise :class:`CheckpointError` naming the file, the net, the first mismatch and,
+    when given, the vidlib version that wrote the file."""
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as error:
+        from vidlib import __version__
+
+        reason = str(error).strip().splitlines()[-1].strip()  # torch: "size mismatch.."
+        version = f" (written by vidlib {written_by}; this is {__version__})"
+        raise CheckpointError(
+            f"{path} does not fit the net {name!r}{version if written_by else ''}: "
+            f"{reason}; expected weights of this model and config"
         ) from error
 
 
@@ -118,15 +142,23 @@ def kept_random_state() -> Iterator[None]:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically."""
+    """Write ``payload`` to ``path`` atomically: a write that fails (a full disk)
+    leaves no partial file and every earlier checkpoint as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(handle)
     try:
         torch.save(payload, tmp_name)
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(error, OSError | RuntimeError):  # torch wraps write errors
+            reason = getattr(error, "strerror", None) or error  # not the temp name
+            raise CheckpointError(
+                f"cannot write checkpoint {path} ({reason}); nothing partial was "
+                "left and the earlier checkpoints are untouched: free space and "
+                "rerun to resume from the last one"
+            ) from error
         raise
 
 

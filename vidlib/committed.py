@@ -203,10 +203,16 @@ def load_reference(
     manifest = read_manifest(slug, root)
     folder = reference_dir(slug, root)
     method = build(record.model)
-    for name, state in _read_weights(folder / WEIGHTS, slug).items():
-        method.nets[name].load_state_dict(state)
+    path = folder / WEIGHTS
+    for name, state in _read_weights(path, slug).items():
+        if name not in method.nets:
+            raise ckpt.CheckpointError(
+                f"{path} holds a net {name!r} that {slug} does not have "
+                f"({', '.join(method.nets)}); regenerate it with `{command(slug)}`"
+            )
+        ckpt.load_state(method.nets[name], state, path, name)
         if name == "G_ema":
-            method.nets["G"].load_state_dict(state)
+            ckpt.load_state(method.nets["G"], state, path, name)
     fitted = FitResult(
         status="committed",
         step=manifest["step"],
@@ -290,7 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("slugs", nargs="+", help="chapters, e.g. mocogan g3an navs")
     args = parser.parse_args(argv)
     for slug in args.slugs:
-        target = make_reference(slug)
+        try:
+            target = make_reference(slug)
+        except ValueError as error:  # a bad slug, record or file: one sentence
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(f"{slug}: {target}", file=sys.stderr)
     return 0
 

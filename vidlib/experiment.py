@@ -40,12 +40,10 @@ from vidlib.metrics.disentanglement import (
 from vidlib.metrics.judges import Judges
 from vidlib.metrics.motion import MFD_PROTOCOL, mean_frame_difference
 from vidlib.metrics.registry import evaluate, expand_names
-from vidlib.record import Record, parse_record
+from vidlib.record import OWN_METRICS, Record, parse_record
 from vidlib.results import write_results
 from vidlib.train import FitResult, fit, seed_everything
 
-#: eval names computed here; any other name goes to the metric registry
-OWN_METRICS: tuple[str, ...] = ("mfd", "code_effect", "fd_judge", "disentanglement")
 #: seed offsets (from record.train.seed) of each evaluation's random draws
 CODE_EFFECT_SEED, DISENTANGLEMENT_SEED = 3, 9
 

@@ -12,7 +12,6 @@ a record names.
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from torch import nn
 from vidlib import checkpoint as ckpt
 from vidlib.hints import did_you_mean
 from vidlib.nn import recalibrate_batchnorm
+from vidlib.results import read_results_file
 
 #: model name in a record's ``model`` section -> (module, Method class, config class)
 METHODS: dict[str, tuple[str, str, str]] = {
@@ -218,7 +218,7 @@ def load_trained(run_dir: str | Path) -> tuple[Method, int, dict[str, Any]]:
     path = run_dir / "results.json"
     if not path.is_file():
         raise ValueError(f"{path} not found: run that experiment first")
-    results = json.loads(path.read_text())
+    results = read_results_file(path)
     record = results.get("record")
     if not isinstance(record, Mapping) or "model" not in record:
         raise ValueError(f"{path} holds no experiment record with a 'model' section")
@@ -230,5 +230,5 @@ def load_trained(run_dir: str | Path) -> tuple[Method, int, dict[str, Any]]:
     method = build(record["model"])
     payload = ckpt.load_checkpoint(checkpoint)
     for name, net in method.nets.items():
-        net.load_state_dict(payload["nets"][name])
+        ckpt.load_state(net, payload["nets"][name], checkpoint, name)
     return method, step, results

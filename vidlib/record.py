@@ -36,9 +36,10 @@ from typing import Any
 import yaml
 
 from vidlib.checkpoint import config_hash
-from vidlib.data.spec import DataConfig, table_rows
+from vidlib.data.spec import DataConfig, data_version, table_rows
 from vidlib.hints import did_you_mean
 from vidlib.method import METHODS, method_classes
+from vidlib.metrics.registry import EXAMPLES, known_metric
 from vidlib.train import HASHED_TRAIN_FIELDS, TrainConfig
 
 SECTIONS: tuple[str, ...] = ("data", "model", "train", "eval")
@@ -52,6 +53,10 @@ class RecordError(ValueError):
     """A record (or a params file) with an unknown key or a value of the wrong type."""
 
 
+#: eval names vidlib.experiment computes itself; any other goes to the metric registry
+OWN_METRICS: tuple[str, ...] = ("mfd", "code_effect", "fd_judge", "disentanglement")
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """What the experiment reports after training (names of ``vidlib.experiment``)."""
@@ -62,6 +67,14 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", tuple(self.metrics))
+        for name in self.metrics:
+            if name not in OWN_METRICS and not known_metric(str(name)):
+                names = (*OWN_METRICS, *EXAMPLES)
+                raise ValueError(
+                    f"eval.metrics: unknown metric {name!r}; "
+                    f"{did_you_mean(name, names)}expected one of {', '.join(names)} "
+                    "(or another name of vidlib.metrics.registry)"
+                )
         if self.num < 2:
             raise ValueError(f"eval.num must be >= 2, got {self.num}")
 
@@ -91,13 +104,13 @@ class Record:
         )
 
     def training_key(self) -> str:
-        """Hash of what determines the trained weights (not ``steps``, so a longer
-        run resumes a shorter one; not ``eval``)."""
+        """Hash of what determines the trained weights, the version of the embedded
+        data's drawing included (not ``steps``, so a longer run resumes a shorter
+        one; not ``eval``)."""
         record = self.as_dict()
         train = {k: record["train"][k] for k in HASHED_TRAIN_FIELDS}
-        return config_hash(
-            {"data": record["data"], "model": record["model"], "train": train}
-        )
+        data = {**record["data"], "version": data_version(self.data)}
+        return config_hash({"data": data, "model": record["model"], "train": train})
 
     def train_config(self, out_dir: str) -> TrainConfig:
         return TrainConfig(out_dir=out_dir, **self.train)
@@ -401,9 +414,29 @@ def profile_record(
     """The complete record of ``notebooks/<slug>`` at ``profile`` (``smoke``: the
     notebook's own overrides; others: ``notebooks/params/<slug>.<profile>.yaml``)."""
     notebooks = Path(root or Path(__file__).resolve().parents[1]) / "notebooks"
+    path = notebooks / "params" / f"{slug}.{profile}.yaml"
+    if not (notebooks / f"{slug}.md" if profile == "smoke" else path).is_file():
+        raise RecordError(_no_profile(slug, profile, notebooks))
     if profile == "smoke":
         overrides, origin = notebook_record(notebooks / f"{slug}.md"), f"{slug}.md"
     else:
-        path = notebooks / "params" / f"{slug}.{profile}.yaml"
         overrides, origin = read_params_file(path)[0], str(path)
     return parse_any_record(overrides, origin)
+
+
+def _no_profile(slug: str, profile: str, notebooks: Path) -> str:
+    """Why ``slug`` has no record at ``profile``: an unknown chapter, or a chapter
+    without that profile (with the close names and what exists)."""
+    chapters = sorted(p.stem for p in notebooks.glob("*.md") if p.stem != "README")
+    if slug not in chapters:
+        return (
+            f"unknown chapter {slug!r} (no {notebooks / slug}.md); "
+            f"{did_you_mean(slug, chapters)}expected one of {', '.join(chapters)}"
+        )
+    found = sorted(
+        p.name.split(".")[1] for p in notebooks.glob(f"params/{slug}.*.yaml")
+    )
+    return (
+        f"{slug} has no {profile!r} profile (no {notebooks}/params/{slug}.{profile}"
+        f".yaml); {did_you_mean(profile, found)}it has: {', '.join(['smoke', *found])}"
+    )

@@ -9,6 +9,7 @@ notebook writes into. The runner (:mod:`vidlib.runner`) adds its own keys afterw
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -34,14 +35,57 @@ class ResultsError(ValueError):
 
 
 def read_results(run_dir: str | Path) -> dict[str, Any]:
-    """The ``results.json`` of ``run_dir``; a clear error when there is none."""
+    """The ``results.json`` of ``run_dir`` (:func:`read_results_file`)."""
     path = Path(run_dir) / RESULTS
     if not path.is_file():
         raise ResultsError(f"{path} not found: that run has not finished")
+    return read_results_file(path)
+
+
+def read_results_file(path: str | Path) -> dict[str, Any]:
+    """A results file as :func:`write_results` sealed it. A file that is not JSON,
+    lacks its metrics, or whose content no longer matches its ``digest`` (edited by
+    hand) raises ResultsError naming it: rerun the run to rewrite it."""
+    path = Path(path)
+    rerun = "rerun that run to rewrite it"
     try:
-        return json.loads(path.read_text())
+        results = json.loads(path.read_text())
     except ValueError as e:
-        raise ResultsError(f"{path} is not valid JSON ({e}); rerun that run") from e
+        raise ResultsError(f"{path} is not valid JSON ({e}); {rerun}") from e
+    except OSError as e:
+        raise ResultsError(f"{path} cannot be read ({e.strerror}); {rerun}") from e
+    if not isinstance(results, dict) or not isinstance(results.get("metrics"), dict):
+        raise ResultsError(
+            f"{path} holds no 'metrics' mapping: expected a results file written by "
+            f"vidlib.results.write_results; {rerun}"
+        )
+    if "digest" not in results:
+        raise ResultsError(
+            f"{path} has no digest: it was not written by vidlib; {rerun}"
+        )
+    if results["digest"] != digest(results):
+        raise ResultsError(
+            f"{path} was changed after vidlib wrote it (its content no longer matches "
+            f"its digest): the numbers in it cannot be trusted; {rerun}"
+        )
+    return results
+
+
+def digest(results: Mapping[str, Any]) -> str:
+    """SHA-256 of a results record without its ``digest`` key (canonical JSON)."""
+    body = {key: value for key, value in results.items() if key != "digest"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def seal_results(path: Path, results: Mapping[str, Any]) -> dict[str, Any]:
+    """Write ``results`` to ``path`` (atomically) with its :func:`digest`, and
+    return what was written: how every results file is written, so that
+    :func:`read_results_file` notices edits."""
+    body = _jsonable({key: value for key, value in results.items() if key != "digest"})
+    sealed = {**body, "digest": digest(body)}
+    write_json(path, sealed)
+    return sealed
 
 
 def provenance() -> dict[str, Any]:
@@ -121,8 +165,7 @@ def write_results(
         **provenance(),
     }
     record["device"] = device or record["device"]
-    write_json(out / RESULTS, record)
-    return record
+    return seal_results(out / RESULTS, record)
 
 
 def _check_metric(name: str, metric: Any) -> dict[str, Any]:
@@ -230,7 +273,7 @@ def grid_results(out_dir: str | Path) -> list[dict[str, Any]]:
         path = grid / folder / RESULTS
         if not path.is_file():
             raise ResultsError(f"{index} lists {folder} but {path} is gone")
-        results.append(json.loads(path.read_text()))
+        results.append(read_results_file(path))
     return results
 
 

@@ -36,7 +36,7 @@ from vidlib.experiment import Experiment, evaluate_experiment
 from vidlib.method import build
 from vidlib.metrics.judges import Judges
 from vidlib.record import Record, parse_record, profile_record
-from vidlib.results import RESULTS, ROOT, write_results
+from vidlib.results import RESULTS, ROOT, read_results_file, write_results
 from vidlib.runner.params import add_overrides_option, parse_overrides
 from vidlib.train import FitResult, fit, run_config, seed_everything
 from vidlib.viz import html_table
@@ -165,7 +165,7 @@ def judge_checkpoints(
 def read_studies(slug: str, root: Path = ROOT) -> list[dict[str, Any]]:
     """Every committed study results file of ``slug``, by study name then step."""
     files = sorted((root / "book" / "results" / slug / STUDY).glob(f"*/*/{RESULTS}"))
-    return [json.loads(path.read_text()) for path in files]
+    return [read_results_file(path) for path in files]
 
 
 def changed_settings(record: Mapping[str, Any], base: Record) -> str:
@@ -247,8 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, required=True, help="steps per checkpoint")
     add_overrides_option(parser, "set a record setting (section.key, VALUE)")
     args = parser.parse_args(argv)
-    overrides = parse_overrides(args.overrides)
-    for path in run_study(args.slug, args.name, overrides, args.every):
+    try:
+        overrides = parse_overrides(args.overrides)
+        paths = run_study(args.slug, args.name, overrides, args.every)
+    except ValueError as error:  # a bad slug, record or file: one sentence
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in paths:
         print(path, file=sys.stderr)
     return 0
 

@@ -31,8 +31,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from vidlib import __version__, viz
 from vidlib import checkpoint as ckpt
-from vidlib import viz
 from vidlib.method import Method, sample
 
 #: TrainConfig fields that change what is computed, hence the config hash.
@@ -309,7 +309,11 @@ def _save(
         "wall_time_s": wall_time_s,
         "rng": ckpt.rng_state(),
         "metrics": dict(scalars),
-        "versions": {"torch": str(torch.__version__), "numpy": np.__version__},
+        "versions": {
+            "vidlib": __version__,
+            "torch": str(torch.__version__),
+            "numpy": np.__version__,
+        },
     }
     ckpt.save_checkpoint(ckpt.checkpoint_path(ckpt_dir, step), payload)
     for _, old in ckpt.list_checkpoints(ckpt_dir)[:-keep]:
@@ -327,6 +331,8 @@ def _latest_matching_checkpoint(
     payload = ckpt.load_checkpoint(path)
     if payload["config_hash"] != chash:
         differences = _differences(payload["config"], config)
+        model = [line for line in differences if line.startswith("method.model:")]
+        differences = model or differences  # another model differs in every key
         raise ckpt.CheckpointError(
             f"{ckpt_dir} holds checkpoints of a different run "
             f"({'; '.join(differences)}). "
@@ -346,8 +352,9 @@ def _restore(method: Method, path: Path, device: torch.device) -> tuple[int, flo
     payload = ckpt.load_checkpoint(path, map_location=device)
     _check_same_keys("nets", payload["nets"], method.nets, path)
     _check_same_keys("opts", payload["opts"], method.opts, path)
+    written = payload.get("versions", {}).get("vidlib", "before 0.1.0")
     for name, net in method.nets.items():
-        net.load_state_dict(payload["nets"][name])
+        ckpt.load_state(net, payload["nets"][name], path, name, written)
     for name, opt in method.opts.items():
         opt.load_state_dict(payload["opts"][name])
     ckpt.set_rng_state(_rng_to_cpu(payload["rng"]))

@@ -319,7 +319,12 @@ def open_dataset(
             f"{name}: frames must be <= {recipe.max_frames} (the paper uses the first "
             f"{recipe.max_frames} frames of each video), got {frames}"
         )
-    root = Path(root).expanduser().resolve()
+    try:
+        root = Path(root).expanduser().resolve()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+        raise DatasetLayoutError(
+            f"{name}: root {root} cannot be resolved ({error}); expected a folder"
+        ) from None
     specific = {key: options[key] for key in recipe.options if key in options}
     sources = recipe.sources(root, split, **specific)
     subset = options.get(recipe.subset) if recipe.subset else None

@@ -22,12 +22,26 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from vidlib.data.cells import action_exchange_split, training_cells
-from vidlib.data.shapes import FACTORS, ShapesConfig, ShapesVideos, label_names
+from vidlib.data.shapes import (
+    DATASET,
+    FACTORS,
+    ShapesConfig,
+    ShapesVideos,
+    label_names,
+)
+from vidlib.hints import did_you_mean
 
 #: datasets rendered here (no ``root``)
 EMBEDDED: tuple[str, ...] = ("shapes", "shapes-cells")
 #: ``options`` of ``shapes-cells`` (``heldout`` may be left out: no held-out cell)
 CELL_OPTIONS: tuple[str, ...] = ("identities", "heldout")
+
+
+def data_version(config: DataConfig) -> str:
+    """How the videos of ``config`` are made: the Shapes drawing's version
+    (``vidlib.data.shapes.DATASET``) for the embedded datasets, else the dataset's
+    name (its files are the user's)."""
+    return DATASET if config.dataset in EMBEDDED else config.dataset
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,16 @@ class DataConfig(ShapesConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.dataset not in EMBEDDED:
+            from vidlib.data.datasets import RECIPES  # PyAV only for real data
+
+            if self.dataset not in RECIPES:
+                names = (*EMBEDDED, *RECIPES)
+                raise ValueError(
+                    f"data.dataset: unknown dataset {self.dataset!r}; "
+                    f"{did_you_mean(self.dataset, names)}expected one of "
+                    f"{', '.join(names)}"
+                )
         if self.dataset not in EMBEDDED and not self.root:
             raise ValueError(
                 f"data.root: dataset {self.dataset!r} is read from a local folder;"

@@ -64,7 +64,10 @@ def _open(path: Path) -> av.container.InputContainer:
         ) from error
     if not container.streams.video:
         container.close()
-        raise VideoReadError(f"{path}: no video stream")
+        raise VideoReadError(
+            f"{path}: no video stream; expected a file with a video track (this one "
+            "holds none: audio only, or cut off before its index)"
+        )
     container.streams.video[0].thread_type = "SLICE"  # cheap for short reads
     return container
 

@@ -406,7 +406,8 @@ def load_extractor(name: str, path: str | Path | None) -> nn.Module:
     try:
         model.load_state_dict({k: state[k] for k in expected}, strict=False)
     except RuntimeError as e:  # a key with the wrong shape
-        raise ValueError(f"{path} does not fit the {name!r} extractor: {e}") from e
+        reason = str(e).strip().splitlines()[-1].strip()  # torch's last line names it
+        raise ValueError(f"{path} does not fit the {name!r} extractor: {reason}") from e
     return model.eval()
 
 

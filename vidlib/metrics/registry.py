@@ -349,6 +349,36 @@ def _evaluate(names: Sequence[str], run: _Evaluation) -> dict[str, Entry]:
     return results
 
 
+#: the names :func:`evaluate` answers (``is_judge`` alone expands, see
+#: :func:`expand_names`); examples of each for messages in :data:`EXAMPLES`
+NAME_PATTERNS: tuple[str, ...] = (
+    r"(fd|kd)_judge(_.+)?",
+    r"(is|hyx|hy)_judge(_\w+)?",
+    r"fcs_navs_ssim",
+    r"mcs_navs_(pixels|judge|vgg16)",
+    r"acd_shapes_colour",
+    r"mfd_pixels",
+    r"fvd_i3d_\d+x\d+(_tpool\d+)?",
+    r"fid_resnext101_\d+x16",
+)
+EXAMPLES: tuple[str, ...] = (
+    "kd_judge",
+    "is_judge",
+    "is_judge_action",
+    "fcs_navs_ssim",
+    "mcs_navs_pixels",
+    "acd_shapes_colour",
+    "mfd_pixels",
+    "fvd_i3d_256x16",
+    "fid_resnext101_256x16",
+)
+
+
+def known_metric(name: str) -> bool:
+    """Whether ``name`` is one :func:`evaluate` answers."""
+    return any(re.fullmatch(pattern, name) for pattern in NAME_PATTERNS)
+
+
 def expand_names(names: Sequence[str], judges: Judges | None) -> list[str]:
     """``names`` with ``is_judge`` replaced by ``is_judge_<key>`` for the action and
     every factor the judges tell apart."""

@@ -15,7 +15,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from vidlib.results import PACKAGE_DIR, RESULTS, ROOT
+from vidlib.results import PACKAGE_DIR, RESULTS, ROOT, ResultsError, read_results_file
 
 OUT_ROOT = ROOT / "_runs"  # the default: run dirs are <out root>/<profile>/<slug>
 
@@ -47,8 +47,8 @@ def status(run_dir: Path, inputs_hash: str, executed: Path | None = None) -> str
         return "failed"
     if not results.is_file() or executed is not None and not executed.is_file():
         return "missing"
-    with suppress(ValueError, AttributeError):
-        if json.loads(results.read_text()).get("inputs_hash") == inputs_hash:
+    with suppress(ResultsError):  # unreadable or edited by hand: run it again
+        if read_results_file(results).get("inputs_hash") == inputs_hash:
             return "up to date"
     return "stale"
 

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from vidlib.record import SECTIONS, Record, RecordError, nest, split_params
-from vidlib.results import GRID_DIR, GRID_INDEX, RESULTS, grid_results, write_json
+from vidlib.results import (
+    GRID_DIR,
+    GRID_INDEX,
+    RESULTS,
+    grid_results,
+    read_results_file,
+    seal_results,
+    write_json,
+)
 from vidlib.runner import cache
 from vidlib.runner.errors import RunFailed, RunnerError, show
 from vidlib.runner.notebooks import notebooks_folder, read_notebook
@@ -183,7 +191,7 @@ def execute_grid_run(run: GridRun, force: bool = False) -> dict[str, Any]:
     results = run.run_dir / RESULTS
     if not force and cache.status(run.run_dir, run.inputs_hash) == "up to date":
         print(f"{label}: up to date ({show(results)}); --force reruns")
-        return json.loads(results.read_text())
+        return read_results_file(results)
     print(f"{label}: running -> {show(run.run_dir)}", flush=True)
     start = time.perf_counter()
     try:
@@ -193,11 +201,11 @@ def execute_grid_run(run: GridRun, force: bool = False) -> dict[str, Any]:
             f"{run.origin} [{run.profile}] failed: {type(e).__name__}: {e}"
         ) from e
     wall = time.perf_counter() - start
-    written = json.loads(results.read_text())
+    written = read_results_file(results)
     written.update(
         variant=run.variant, inputs_hash=run.inputs_hash, wall_time_s=round(wall, 2)
     )
-    write_json(results, written)
+    written = seal_results(results, written)
     print(f"{label}: done in {wall:.1f} s -> {show(results)}")
     return written
 

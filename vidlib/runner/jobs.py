@@ -11,7 +11,6 @@ under ``params``.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from vidlib.results import OUT_ROOT_ENV, RESULTS, ROOT, write_json
+from vidlib.results import OUT_ROOT_ENV, RESULTS, ROOT, read_results_file, seal_results
 from vidlib.runner import cache
 from vidlib.runner.errors import RunFailed, show
 from vidlib.runner.grids import grid_file, grid_inputs
@@ -100,7 +99,7 @@ def execute(job: Job, force: bool = False) -> dict[str, Any]:
     label, where = f"{job.slug} [{job.profile}]", show(job.notebook.source)
     if not force and job.status() == "up to date":
         print(f"{label}: up to date ({show(job.results)}); --force reruns")
-        return json.loads(job.results.read_text())
+        return read_results_file(job.results)
     job.run_dir.mkdir(parents=True, exist_ok=True)
     before = _stamp(job.results)
     print(f"{label}: running {where} -> {show(job.executed)}", flush=True)
@@ -144,14 +143,14 @@ def execute(job: Job, force: bool = False) -> dict[str, Any]:
             f"{where} finished without writing {show(job.results)}; it must end with"
             " exp.write_results(...) or vidlib.results.write_results(out_dir, ...)"
         )
-    results = json.loads(job.results.read_text())
+    results = read_results_file(job.results)
     results["params"] = {**results.get("params", {}), **job.params.knobs}
     results.update(
         inputs_hash=job.inputs_hash,
         wall_time_s=round(wall, 2),
         notebook=show(job.executed),
     )
-    write_json(job.results, results)
+    results = seal_results(job.results, results)
     print(f"{label}: done in {wall:.1f} s -> {show(job.results)}")
     return results
 

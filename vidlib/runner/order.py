@@ -9,12 +9,11 @@ which run is missing and how to make it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from vidlib.hints import did_you_mean
-from vidlib.results import RESULTS
+from vidlib.results import RESULTS, ResultsError, read_results_file
 from vidlib.runner.cache import OUT_ROOT
 from vidlib.runner.errors import MissingRun, RunnerError, show
 from vidlib.runner.notebooks import read_needs, slugs, source
@@ -75,8 +74,8 @@ def needed_runs(
                 + (f" --out-root {show(out_root)}" if out_root != OUT_ROOT else "")
             )
         try:
-            results = json.loads(path.read_text())
-        except ValueError as e:
-            raise RunnerError(f"{show(path)} is not valid JSON ({e})") from e
+            results = read_results_file(path)
+        except ResultsError as e:
+            raise RunnerError(str(e)) from e
         found.append((need, results.get("inputs_hash", ""), results.get("created", "")))
     return found
