@@ -22,7 +22,7 @@ REFERENCE_SLUGS = $(patsubst notebooks/params/%.reference.yaml,%,\
 OFFLINE := .ci/offline
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: venv book test smoke-runs nbval smoke-book lint lab clean
+.PHONY: venv book test crash-test smoke-runs nbval smoke-book lint lab clean
 
 venv: $(STAMP)
 
@@ -56,6 +56,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(OFFLINE) $(PY) -m pytest -q
 	$(OFFLINE) $(MAKE) --no-print-directory nbval smoke-book
+
+# 20 SIGKILLs per model family, each run compared with an uninterrupted one
+# (tests/test_crash.py; about 15 minutes on two cores)
+crash-test: $(STAMP)
+	$(OFFLINE) $(PY) -m pytest -q -m crash -s tests/test_crash.py
 
 smoke-runs: $(STAMP)
 	$(PY) -m vidlib.runner run --all --profile smoke

@@ -162,6 +162,13 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         raise
 
 
+def remove_unfinished(directory: Path) -> None:
+    """Delete what killed :func:`save_checkpoint` calls left in ``directory``: their
+    temporary files, which nothing reads (a checkpoint exists once renamed)."""
+    for path in Path(directory).glob(".step-*.pt.*"):
+        path.unlink(missing_ok=True)
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
     """A training checkpoint (:func:`load_weights`); a damaged file raises
     ``CheckpointError``."""

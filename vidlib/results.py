@@ -225,8 +225,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON atomically: a temp file in the same folder, then ``os.replace``."""
+    """Write JSON atomically: a temp file in the same folder, then ``os.replace``
+    (the temp files of writes a killed process left behind are deleted first)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for unfinished in path.parent.glob(f".{path.name}.*.tmp"):
+        unfinished.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o644)

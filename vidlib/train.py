@@ -186,6 +186,7 @@ def fit(
     for net in method.nets.values():
         net.to(device)
 
+    ckpt.remove_unfinished(ckpt_dir)
     latest = _latest_matching_checkpoint(ckpt_dir, config, chash, cfg.steps)
     done = latest is not None and latest[0] == cfg.steps
     if done and cfg.skip_if_done:
@@ -388,10 +389,23 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return []
 
 
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _truncate_scalars(out_dir: Path, step: int) -> None:
-    """Drop log lines past ``step`` so a resumed run does not repeat them."""
-    rows = [row for row in read_scalars(out_dir) if row["step"] <= step]
+    """Drop log lines past ``step`` so a resumed run does not repeat them, and the
+    last line when a killed run left it half written."""
     path = out_dir / "scalars.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    if lines and not _is_json(lines[-1]):
+        lines.pop()  # cut off by a kill
+    rows = [json.loads(line) for line in lines if line]
+    rows = [row for row in rows if row["step"] <= step]
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
     tmp.replace(path)
