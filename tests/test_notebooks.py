@@ -7,13 +7,16 @@ chapters' needs (cached by inputs hash), so the nbval and smoke-book steps of
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from vidlib import runner
 from vidlib.data.shapes import ACTIONS, BACKGROUNDS, COLORS, SHAPES
-from vidlib.results import read_results
+from vidlib.results import ROOT, read_results
 from vidlib.runner.cache import OUT_ROOT
 
 
@@ -63,3 +66,51 @@ def test_avlae_smoke_run_records_its_reconstructions(smoke: dict[str, dict]) -> 
     assert metrics["recon_l1"]["n"] == smoke["avlae"]["record"]["eval"]["num"]
     for code in ("z_A", "z_M"):
         assert metrics[f"code_effect_{code}"]["value"] > 0
+
+
+#: what differs between two runs of one command: when and how long, where the
+#: executed notebook went, and the digest of those
+VOLATILE = ("created", "wall_time_s", "notebook", "digest")
+
+
+def files(roots: list[Path], skip: list[Path]) -> dict[Path, int]:
+    """Every file under ``roots`` (not under ``skip`` or a ``__pycache__``) with its
+    modification time."""
+    found = {}
+    for root in roots:
+        for folder, subfolders, names in os.walk(root):
+            here = Path(folder)
+            if here.name == "__pycache__" or any(here.is_relative_to(s) for s in skip):
+                subfolders[:] = []
+                continue
+            for name in names:
+                with contextlib.suppress(OSError):  # a file another process removed
+                    found[here / name] = (here / name).stat().st_mtime_ns
+    return found
+
+
+@pytest.mark.notebook
+def test_a_chapter_run_again_writes_the_same_results_and_only_in_its_folder(
+    smoke: dict[str, dict], tmp_path: Path
+) -> None:
+    """The MoCoGAN smoke chapter, run a second time into another out-root: identical
+    results apart from times, and nothing written outside that folder (the
+    repository, the home folder and the temporary folder watched)."""
+    out_root = tmp_path / "again"
+    roots = [ROOT, Path.home(), Path(tempfile.gettempdir())]
+    skip = [ROOT / ".venv", ROOT / ".git", ROOT / "_build", tmp_path.parent.parent]
+    skip += [Path.home() / ".cache" / "pip"]
+    before = files(roots, skip)
+    again = runner.run("mocogan", "smoke", out_root=out_root, force=True)
+    after = files(roots, skip)
+    changed = sorted(
+        str(p) for p in set(before) | set(after) if before.get(p) != after.get(p)
+    )
+    assert not changed, changed
+
+    def steady(results: dict) -> dict:
+        metrics = {k: v for k, v in results["metrics"].items() if "seconds" not in k}
+        kept = {k: v for k, v in results.items() if k not in VOLATILE}
+        return {**kept, "metrics": metrics}
+
+    assert steady(again) == steady(smoke["mocogan"])
