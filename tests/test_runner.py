@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +67,18 @@ out_dir: str = "_runs/interactive/{slug}"  # set by the runner
 {record}scale: float = 1.0  # a chapter knob
 sizes: list[int] = [1, 2]  # another
 fail: bool = False  # raise in the body
+pause: float = 0.0  # seconds of sleep before the results are written
 ```
 
 ```{{code-cell}} ipython3
+import time
+
 from vidlib.results import resolve_out_dir, write_results
 
 out = resolve_out_dir(out_dir, "{slug}")
 if fail:
     raise ValueError("boom")
+time.sleep(pause)
 (out / "samples.txt").write_text("x")
 write_results(
     out, slug="{slug}", profile=profile, seed=0, record={record_value},
@@ -219,7 +227,7 @@ def test_dotted_p_overrides_the_record_and_p_sets_knobs(notebooks):
             "modle: {name: mocogan}\n",
             {},
             r"unknown parameter 'modle' .*toy.gpu.yaml\); did you mean 'model'\?"
-            r" allowed: scale, sizes, fail, data, model, train, eval",
+            r" allowed: scale, sizes, fail, pause, data, model, train, eval",
         ),
         (
             "model: {name: mocogan, ngff: 8}\ntrain: {steps: 1, batch_size: 1}\n",
@@ -579,3 +587,43 @@ def test_build_names_missing_notebooks_and_command(tmp_path):
         RunnerError, match="python -m vidlib.runner run .* --profile smoke"
     ):
         book_build.build("smoke", out_root=tmp_path / "runs")
+
+
+KILLED_RUN = """
+import sys
+from pathlib import Path
+from vidlib import runner
+folder = Path(sys.argv[1])
+runner.run("second", "smoke", {"pause": 60}, notebooks_dir=folder,
+           out_root=folder.parent / "runs")
+"""
+
+
+@pytest.mark.notebook
+def test_a_chapter_killed_mid_notebook_reruns_and_others_stay_valid(notebooks):
+    """SIGKILL the runner and its kernel while the chapter sleeps mid-notebook: the
+    rerun finishes, and the chapter it needs stays up to date, its results
+    untouched."""
+    chapter(notebooks, "first")
+    chapter(notebooks, "second", needs=("first",))
+    kwargs = {"notebooks_dir": notebooks, "out_root": notebooks.parent / "runs"}
+    runner.run("first", "smoke", **kwargs)
+    first = prep(notebooks, slug="first")
+    written = first.results.read_bytes()
+    killed = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(notebooks)],
+        cwd=ROOT,
+        start_new_session=True,  # its own process group: the runner and its kernel
+    )
+    executed = prep(notebooks, slug="second", pause=60).executed
+    deadline = time.monotonic() + 120
+    while not executed.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)  # papermill writes the notebook it runs as it starts
+    time.sleep(5)  # the kernel starts, then sleeps for a minute before writing
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert not prep(notebooks, slug="second").results.exists()
+    results = runner.run("second", "smoke", **kwargs)
+    assert results["metrics"]["loss"]["value"] == 1.0
+    assert first.status() == "up to date"
+    assert first.results.read_bytes() == written
