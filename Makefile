@@ -58,7 +58,7 @@ test: $(STAMP)
 	$(OFFLINE) $(MAKE) --no-print-directory nbval smoke-book
 
 # 20 SIGKILLs per model family, each run compared with an uninterrupted one
-# (tests/test_crash.py; about 15 minutes on two cores)
+# (tests/test_crash.py; about 20 minutes on two cores)
 crash-test: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest -q -m crash -s tests/test_crash.py
 

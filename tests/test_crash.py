@@ -4,7 +4,7 @@ the weights, optimiser states, scalar log and metrics of an uninterrupted run, b
 for bit, and no restart ever reads a partial file.
 
 The suite kills one MoCoGAN run twice (``make test``); ``make crash-test`` kills a run
-of every model family 20 times (``-m crash``), about 15 minutes on two cores.
+of every model family 20 times (``-m crash``), about 20 minutes on two cores.
 """
 
 from __future__ import annotations
