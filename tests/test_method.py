@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from vidlib import checkpoint as ckpt
 from vidlib.experiment import Experiment, run_experiment
 from vidlib.method import build, load_trained
 from vidlib.models.g3an import G3AN
@@ -103,6 +104,15 @@ def test_load_trained_refuses_missing_results_checkpoint_and_record(
         path.unlink()
     with pytest.raises(ValueError, match=f"{no_checkpoint}.*holds no checkpoint"):
         load_trained(no_checkpoint)
+
+    other_nets = tmp_path / "other_nets"
+    shutil.copytree(finished.out_dir, other_nets)
+    path = sorted(other_nets.glob("train/*/checkpoints/*.pt"))[-1]
+    payload = ckpt.load_checkpoint(path)
+    payload["nets"]["extra"] = {}
+    ckpt.save_checkpoint(path, payload)
+    with pytest.raises(ValueError, match=r"has nets \[.*'extra'.*different model"):
+        load_trained(other_nets)
 
 
 def test_build_names_the_known_models() -> None:

@@ -50,6 +50,18 @@ def load_weights(
         ) from error
 
 
+def check_same_keys(
+    kind: str, saved: Mapping[str, Any], current: Mapping[str, Any], path: Path
+) -> None:
+    """The ``kind`` ("nets" or "opts") of checkpoint ``path`` name what the Method
+    has; else CheckpointError: it was written by another model."""
+    if set(saved) != set(current):
+        raise CheckpointError(
+            f"checkpoint {path} has {kind} {sorted(saved)}, but the method has "
+            f"{sorted(current)}; it was written by a different model"
+        )
+
+
 def load_state(
     net: torch.nn.Module,
     state: Mapping[str, Any],

@@ -229,6 +229,7 @@ def load_trained(run_dir: str | Path) -> tuple[Method, int, dict[str, Any]]:
     step, checkpoint = saved[-1]
     method = build(record["model"])
     payload = ckpt.load_checkpoint(checkpoint)
+    ckpt.check_same_keys("nets", payload["nets"], method.nets, checkpoint)
     for name, net in method.nets.items():
         ckpt.load_state(net, payload["nets"][name], checkpoint, name)
     return method, step, results

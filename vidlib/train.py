@@ -351,8 +351,8 @@ def _latest_matching_checkpoint(
 def _restore(method: Method, path: Path, device: torch.device) -> tuple[int, float]:
     """Load nets, optimisers and RNG states; returns (step, training time so far)."""
     payload = ckpt.load_checkpoint(path, map_location=device)
-    _check_same_keys("nets", payload["nets"], method.nets, path)
-    _check_same_keys("opts", payload["opts"], method.opts, path)
+    ckpt.check_same_keys("nets", payload["nets"], method.nets, path)
+    ckpt.check_same_keys("opts", payload["opts"], method.opts, path)
     written = payload.get("versions", {}).get("vidlib", "before 0.1.0")
     for name, net in method.nets.items():
         ckpt.load_state(net, payload["nets"][name], path, name, written)
@@ -368,14 +368,6 @@ def _rng_to_cpu(state: dict[str, Any]) -> dict[str, Any]:
     if "cuda" in state:
         state["cuda"] = [s.cpu() for s in state["cuda"]]
     return state
-
-
-def _check_same_keys(kind: str, saved: dict, current: dict, path: Path) -> None:
-    if set(saved) != set(current):
-        raise ckpt.CheckpointError(
-            f"checkpoint {path} has {kind} {sorted(saved)}, but the method has "
-            f"{sorted(current)}; it was written by a different model"
-        )
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
