@@ -168,8 +168,9 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
             reason = getattr(error, "strerror", None) or error  # not the temp name
             raise CheckpointError(
                 f"cannot write checkpoint {path} ({reason}); nothing partial was "
-                "left and the earlier checkpoints are untouched: free space and "
-                "rerun to resume from the last one"
+                "left and the earlier checkpoints are untouched: if the disk is full "
+                "(torch reports that as 'unexpected pos'), free space and rerun to "
+                "resume from the last one"
             ) from error
         raise
 
