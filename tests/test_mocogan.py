@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from vidlib.method import sample
-from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig, MotionGenerator
+from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
+from vidlib.nn import MotionGRU
 
 
 def count(module: torch.nn.Module) -> int:
@@ -65,11 +66,11 @@ def test_any_length_and_fixed_content() -> None:
 
 def test_motion_generator_is_recurrent() -> None:
     torch.manual_seed(0)
-    rm = MotionGenerator(dim_z_motion=4)
+    rm = MotionGRU(dim_eps=4, dim_hidden=4)
     eps = torch.randn(2, 6, 4)
     changed = eps.clone()
     changed[:, 2] += 1  # input at step k=2 (output index 1)
-    z, z2 = rm(eps), rm(changed)
+    z, z2 = rm(eps[:, 1:], eps[:, 0]), rm(changed[:, 1:], changed[:, 0])
     assert z.shape == (2, 5, 4)
     assert torch.equal(z[:, 0], z2[:, 0])  # the past is unaffected
     assert not torch.allclose(z[:, 1:], z2[:, 1:])  # the future carries the change
@@ -171,7 +172,7 @@ def test_sampling_re_estimates_the_ema_generators_batchnorm() -> None:
     with torch.no_grad():
         for _ in range(batches):
             codes = method.codes(size, gen)
-            z_M = ema.motion(codes["eps"])
+            z_M = ema.motion(codes["eps"][:, 1:], codes["eps"][:, 0])
             z = torch.cat([codes["z_C"][:, None].expand(-1, z_M.shape[1], -1), z_M], 2)
             first = ema.image.net[0](z.flatten(0, 1)[:, :, None, None])
             means.append(first.mean(dim=(0, 2, 3)))

@@ -1,8 +1,9 @@
 """Shared network blocks: factorised transposed spatio-temporal convolutions,
 factorised spatio-temporal self-attention (F-SA), spectral norm, weight-init and EMA
-helpers, the DCGAN image generator G_I and the frame sampler S_1 of MoCoGAN (which
-G3AN and NAVS reuse), the strided 3-D discriminator trunk of VGAN and TGAN, and the
-(2+1)D encoder of AVLAE's D_V and E_M*.
+helpers, MoCoGAN's image generator G_I, motion GRU R_M, patch discriminators D_I and
+D_V and frame sampler S_1 (which G3AN, NAVS and the residual-vector models reuse),
+the strided 3-D discriminator trunk of VGAN and TGAN, and the (2+1)D encoder of
+AVLAE's D_V and E_M*.
 
 Video features are ``(B, C, T, H, W)``. A transposed convolution over time and space
 is written with its temporal and spatial parts apart (kernel ``k_t``/``k_s``, stride
@@ -393,3 +394,86 @@ def sample_frames(
     index = torch.rand(b, t, generator=gen).argsort(dim=1)[:, :k].to(videos.device)
     frames = videos[torch.arange(b, device=videos.device)[:, None], :, index]
     return rearrange(frames, "b k c h w -> (b k) c h w")
+
+
+class MotionGRU(nn.Module):
+    """MoCoGAN's R_M, a one-layer GRU over time: ``h^(t) = GRU([ε^(t), c], h^(t−1))``.
+
+    ``c`` is an optional input repeated at every step (MoCoGAN's category z_A, RJGAN's
+    summary vector μ); the outputs are the states ``h^(1..T)``.
+    """
+
+    def __init__(self, dim_eps: int, dim_hidden: int, dim_cond: int = 0) -> None:
+        super().__init__()
+        self.cell = nn.GRUCell(dim_eps + dim_cond, dim_hidden)
+
+    def forward(
+        self, eps: torch.Tensor, h0: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """eps ``(B, T, d_ε)``, h0 ``(B, d_h)``, cond ``(B, d_c)`` → ``(B, T, d_h)``."""
+        h, steps = h0, []
+        for t in range(eps.shape[1]):
+            inputs = eps[:, t] if cond is None else torch.cat([eps[:, t], cond], dim=1)
+            h = self.cell(inputs, h)
+            steps.append(h)
+        return torch.stack(steps, dim=1)
+
+
+class PatchImageDiscriminator(nn.Module):
+    """MoCoGAN's D_I: bias-free conv k4 s2 (ndf → 2·ndf → 4·ndf; BatchNorm from the
+    second layer unless spectrally normalised; LReLU 0.2) → patch logits."""
+
+    def __init__(self, channels: int, ndf: int, sn: bool = False) -> None:
+        super().__init__()
+        widths = [channels, ndf, ndf * 2, ndf * 4]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False)):
+            layers.append(maybe_sn(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), sn))
+            if i > 0 and not sn:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.LeakyReLU(0.2, True))
+        layers.append(maybe_sn(nn.Conv2d(widths[-1], 1, 4, 2, 1, bias=False), sn))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images ``(N, C, H, W)`` → logits ``(N, 1, H/16, W/16)``."""
+        return self.net(images)
+
+
+class PatchVideoDiscriminator(nn.Module):
+    """MoCoGAN's D_V: bias-free Conv3d k4, stride (1, 2, 2), temporal padding
+    ``temporal_padding`` (official: 0), widths ``ndf·2^i`` down to 4×4, BatchNorm from
+    the second layer unless spectrally normalised, LReLU 0.2; then a head with
+    ``1 + extra_logits`` logits (MoCoGAN's category head Q shares the trunk)."""
+
+    def __init__(
+        self,
+        channels: int,
+        ndf: int,
+        resolution: int,
+        frames: int,
+        temporal_padding: int = 0,
+        extra_logits: int = 0,
+        sn: bool = False,
+    ) -> None:
+        super().__init__()
+        layers_n = int(math.log2(resolution)) - 2  # resolution → 4×4
+        widths = [channels] + [ndf * 2**i for i in range(layers_n)]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False)):
+            conv = nn.Conv3d(
+                c_in, c_out, 4, (1, 2, 2), (temporal_padding, 1, 1), bias=False
+            )
+            layers.append(maybe_sn(conv, sn))
+            if i > 0 and not sn:
+                layers.append(nn.BatchNorm3d(c_out))
+            layers.append(nn.LeakyReLU(0.2, True))
+        left = video_discriminator_frames(frames, resolution, temporal_padding)
+        head = nn.Conv3d(widths[-1], 1 + extra_logits, (min(4, left), 4, 4), bias=False)
+        layers.append(maybe_sn(head, sn))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, videos: torch.Tensor) -> torch.Tensor:
+        """Videos ``(B, C, T, H, W)`` → ``(B, 1 + extra_logits)``: the GAN logit, then
+        the extra ones; logits of the remaining time positions are averaged."""
+        return self.net(videos).mean(dim=(2, 3, 4))

@@ -42,14 +42,12 @@ listed in the chapter's deviations.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from vidlib.losses import (
     category_loss,
@@ -61,10 +59,12 @@ from vidlib.losses import (
 from vidlib.method import SamplesFromG
 from vidlib.nn import (
     ImageGenerator,
+    MotionGRU,
+    PatchImageDiscriminator,
+    PatchVideoDiscriminator,
     check_gan_config,
     ema_update,
     sample_frames,
-    video_discriminator_frames,
 )
 
 
@@ -104,32 +104,12 @@ class MoCoGANConfig:
         check_gan_config(self, positive)
 
 
-class MotionGenerator(nn.Module):
-    """R_M, a one-layer GRU: ``z_M^(k) = h^(k) = GRU([ε^(k), z_A], h^(k−1))``."""
-
-    def __init__(self, dim_z_motion: int, dim_z_category: int = 0) -> None:
-        super().__init__()
-        self.cell = nn.GRUCell(dim_z_motion + dim_z_category, dim_z_motion)
-
-    def forward(
-        self, eps: torch.Tensor, z_A: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """eps ``(B, T+1, d_M)`` with ``eps[:, 0] = h^(0)`` → z_M ``(B, T, d_M)``."""
-        h = eps[:, 0]
-        steps = []
-        for k in range(1, eps.shape[1]):
-            inputs = eps[:, k] if z_A is None else torch.cat([eps[:, k], z_A], dim=1)
-            h = self.cell(inputs, h)
-            steps.append(h)
-        return torch.stack(steps, dim=1)
-
-
 class VideoGenerator(nn.Module):
     """G = G_I ∘ [z_C, R_M]: content fixed over time, motion from the GRU (Sec. 3.1)."""
 
     def __init__(self, cfg: MoCoGANConfig) -> None:
         super().__init__()
-        self.motion = MotionGenerator(cfg.dim_z_motion, cfg.dim_z_category)
+        self.motion = MotionGRU(cfg.dim_z_motion, cfg.dim_z_motion, cfg.dim_z_category)
         self.image = ImageGenerator(
             cfg.dim_z_content + cfg.dim_z_motion, cfg.resolution, cfg.ngf, cfg.channels
         )
@@ -141,68 +121,11 @@ class VideoGenerator(nn.Module):
 
         Returns videos ``(B, C, T, H, W)`` in [-1, 1].
         """
-        z_M = self.motion(eps, z_A)
+        z_M = self.motion(eps[:, 1:], eps[:, 0], z_A)  # R_M, h^(0) = eps[:, 0]
         t = z_M.shape[1]
         z = torch.cat([repeat(z_C, "b d -> b t d", t=t), z_M], dim=2)
         frames = self.image(rearrange(z, "b t d -> (b t) d"))
         return rearrange(frames, "(b t) c h w -> b c t h w", t=t)
-
-
-def _conv(conv: nn.Module, sn: bool) -> nn.Module:
-    return spectral_norm(conv) if sn else conv
-
-
-class PatchImageDiscriminator(nn.Module):
-    """D_I: bias-free conv k4 s2 (64→128→256, BN, LReLU 0.2) → patch logits."""
-
-    def __init__(self, channels: int, ndf: int, sn: bool = False) -> None:
-        super().__init__()
-        widths = [channels, ndf, ndf * 2, ndf * 4]
-        layers: list[nn.Module] = []
-        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False)):
-            layers.append(_conv(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), sn))
-            if i > 0 and not sn:
-                layers.append(nn.BatchNorm2d(c_out))
-            layers.append(nn.LeakyReLU(0.2, True))
-        layers.append(_conv(nn.Conv2d(widths[-1], 1, 4, 2, 1, bias=False), sn))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images ``(N, C, H, W)`` → logits ``(N, 1, H/16, W/16)``."""
-        return self.net(images)
-
-
-class VideoDiscriminator(nn.Module):
-    """D_V: bias-free Conv3d k4, stride (1, 2, 2), then a head with 1 + d_A logits."""
-
-    def __init__(self, cfg: MoCoGANConfig) -> None:
-        super().__init__()
-        sn, pad = cfg.spectral_norm, cfg.video_temporal_padding
-        layers_n = int(math.log2(cfg.resolution)) - 2  # resolution → 4×4
-        widths = [cfg.channels] + [cfg.ndf * 2**i for i in range(layers_n)]
-        layers: list[nn.Module] = []
-        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False)):
-            conv = nn.Conv3d(c_in, c_out, 4, (1, 2, 2), (pad, 1, 1), bias=False)
-            layers.append(_conv(conv, sn))
-            if i > 0 and not sn:
-                layers.append(nn.BatchNorm3d(c_out))
-            layers.append(nn.LeakyReLU(0.2, True))
-        k_t = min(
-            4,
-            video_discriminator_frames(
-                cfg.frames, cfg.resolution, cfg.video_temporal_padding
-            ),
-        )
-        head = nn.Conv3d(widths[-1], 1 + cfg.dim_z_category, (k_t, 4, 4), bias=False)
-        layers.append(_conv(head, sn))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, videos: torch.Tensor) -> torch.Tensor:
-        """Videos ``(B, C, T, H, W)`` → ``(B, 1 + d_A)``: the GAN logit, then Q's.
-
-        Logits of the remaining time positions are averaged.
-        """
-        return self.net(videos).mean(dim=(2, 3, 4))
 
 
 class MoCoGAN(SamplesFromG):
@@ -217,7 +140,15 @@ class MoCoGAN(SamplesFromG):
         self.nets: dict[str, nn.Module] = {
             "G": VideoGenerator(cfg),
             "D_I": PatchImageDiscriminator(cfg.channels, cfg.ndf, cfg.spectral_norm),
-            "D_V": VideoDiscriminator(cfg),
+            "D_V": PatchVideoDiscriminator(
+                cfg.channels,
+                cfg.ndf,
+                cfg.resolution,
+                cfg.frames,
+                cfg.video_temporal_padding,
+                cfg.dim_z_category,
+                cfg.spectral_norm,
+            ),
         }
         if cfg.ema_decay > 0:
             self.nets["G_ema"] = copy.deepcopy(self.nets["G"]).requires_grad_(False)
