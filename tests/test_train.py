@@ -1,4 +1,5 @@
-"""The training loop: exact resume (a toy, MoCoGAN, VGAN, TGAN and AVLAE; weights,
+"""The training loop: exact resume (a toy, MoCoGAN, VGAN, TGAN, AVLAE, RJGAN and
+RMoCoGAN; weights,
 optimiser state and log), skip_if_done, NaN guard, bad checkpoints."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch.utils.data import Dataset
 from vidlib import checkpoint as ckpt
 from vidlib.models.avlae import AVLAE, AVLAEConfig
 from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
+from vidlib.models.residual import RJGAN, RJGANConfig, RMoCoGAN, RMoCoGANConfig
 from vidlib.models.tgan import TGAN, TGANConfig
 from vidlib.models.vgan import VGAN, VGANConfig
 from vidlib.train import (
@@ -105,6 +107,22 @@ def tiny_tgan() -> TGAN:
     return TGAN(TGANConfig(**cfg, svc_every=2, ema_decay=0.5))
 
 
+RESIDUAL_SIZES = dict(frames=4, resolution=16, ngf=4, ndf=4, video_temporal_padding=1)
+
+
+def tiny_rjgan() -> RJGAN:
+    """Eq. (1)'s summary term and R1 on every second step, and an EMA."""
+    terms = dict(summary_every=2, r1_gamma=0.1, r1_every=2, ema_decay=0.9)
+    return RJGAN(RJGANConfig(**RESIDUAL_SIZES, dim_z=5, dim_eps=2, **terms))
+
+
+def tiny_rmocogan() -> RMoCoGAN:
+    cfg = RMoCoGANConfig(
+        **RESIDUAL_SIZES, dim_z_content=4, dim_z_motion=3, ema_decay=0.9
+    )
+    return RMoCoGAN(cfg)
+
+
 class PooledFlow(nn.Module):
     """A flow estimator of vidlib.flow's contract (stride 4): a fixed 1×1 conv of
     the pooled first frame and the pooled frame difference."""
@@ -156,8 +174,16 @@ def build(make, seed: int = 0):
 
 @pytest.mark.parametrize(
     "make",
-    [Regression, tiny_mocogan, tiny_vgan, tiny_tgan, tiny_avlae],
-    ids=["toy", "mocogan", "vgan", "tgan", "avlae"],
+    [
+        Regression,
+        tiny_mocogan,
+        tiny_vgan,
+        tiny_tgan,
+        tiny_avlae,
+        tiny_rjgan,
+        tiny_rmocogan,
+    ],
+    ids=["toy", "mocogan", "vgan", "tgan", "avlae", "rjgan", "rmocogan"],
 )
 def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, make) -> None:
     straight = build(make)

@@ -23,6 +23,7 @@ changes the weights trains into a new folder, and nothing finished is overwritte
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,11 @@ class Experiment:
         return self.fitted.wall_time_s / self.record.train["steps"]
 
     def real_train(self, n: int) -> torch.Tensor:
-        """The first ``n`` training clips (fewer when the data is smaller)."""
-        return torch.stack(
-            [self.data[i]["video"] for i in range(min(n, len(self.data)))]
-        )
+        """The first ``n`` training clips (fewer when the data is smaller; the images
+        of mixed data are left out)."""
+        clips = (self.data[i] for i in range(len(self.data)))
+        videos = (item["video"] for item in clips if not item.get("is_image"))
+        return torch.stack(list(itertools.islice(videos, n)))
 
     def write_results(
         self,
@@ -134,8 +136,7 @@ def run_experiment(
     method = build(record.model)
     train_dir = out_dir / "train" / record.training_key()
     if start_from is not None:
-        for name, net in method.nets.items():
-            net.load_state_dict(start_from.method.nets[name].state_dict())
+        load_start(method, start_from.method)
         start = f"{start_from.record.training_key()}-step{start_from.fitted.step}"
         train_dir = train_dir.with_name(f"{train_dir.name}-from-{start}")
     fitted = fit(
@@ -149,6 +150,30 @@ def run_experiment(
     if slug is not None:
         experiment.write_results(slug=slug, profile=profile)
     return experiment
+
+
+def load_start(method: Method, source: Method) -> dict[str, list[str]]:
+    """Load every net of ``source`` into ``method``'s net of the same name. Every
+    weight of the source must land (same name and shape); the target's other weights
+    keep their draw (RJGAN's R_M and D_V when it starts from the image GAN's G_I and
+    D_I). Returns, per net, the target's keys left at their draw."""
+    kept: dict[str, list[str]] = {}
+    for name, net in source.nets.items():
+        if name not in method.nets:
+            raise ValueError(
+                f"start_from: the source's net {name!r} has no counterpart in "
+                f"{type(method).__name__} (nets {sorted(method.nets)})"
+            )
+        missing, unexpected = method.nets[name].load_state_dict(
+            net.state_dict(), strict=False
+        )
+        if unexpected:
+            raise ValueError(
+                f"start_from: {len(unexpected)} weights of {name!r} have no place in "
+                f"{type(method).__name__}'s {name!r}, e.g. {unexpected[0]!r}"
+            )
+        kept[name] = list(missing)
+    return kept
 
 
 def needs_judges(record: Record) -> bool:

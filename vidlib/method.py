@@ -33,6 +33,9 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "tgan": ("vidlib.models.tgan", "TGAN", "TGANConfig"),
     "vgan": ("vidlib.models.vgan", "VGAN", "VGANConfig"),
     "avlae": ("vidlib.models.avlae", "AVLAE", "AVLAEConfig"),
+    "rjgan": ("vidlib.models.residual", "RJGAN", "RJGANConfig"),
+    "rmocogan": ("vidlib.models.residual", "RMoCoGAN", "RMoCoGANConfig"),
+    "image_gan": ("vidlib.models.residual", "ImageGAN", "ImageGANConfig"),
 }
 
 

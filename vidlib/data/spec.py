@@ -12,6 +12,10 @@ clip length and resolution) plus what picks and sizes the dataset. ``dataset`` i
   not used;
 * any name of :func:`vidlib.data.datasets.open_dataset`, read from the local folder
   ``root`` with ``options`` passed on.
+
+Every dataset also takes the option ``image_fraction`` (in (0, 1)): its training
+split becomes a mixture of images and videos
+(:class:`~vidlib.data.mixed.MixedImagesVideos`; residual-vectors paper, Sec. 5.1).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from vidlib.data.cells import action_exchange_split, training_cells
+from vidlib.data.mixed import MixedImagesVideos
 from vidlib.data.shapes import (
     DATASET,
     FACTORS,
@@ -35,6 +40,8 @@ from vidlib.hints import did_you_mean
 EMBEDDED: tuple[str, ...] = ("shapes", "shapes-cells")
 #: ``options`` of ``shapes-cells`` (``heldout`` may be left out: no held-out cell)
 CELL_OPTIONS: tuple[str, ...] = ("identities", "heldout")
+#: the option of every dataset that mixes images into its training split
+MIXED_OPTION = "image_fraction"
 
 
 def data_version(config: DataConfig) -> str:
@@ -73,11 +80,23 @@ class DataConfig(ShapesConfig):
             )
         if self.size < 1:
             raise ValueError(f"data.size must be >= 1, got {self.size}")
-        if self.dataset == "shapes" and self.options:
+        if MIXED_OPTION in self.options:
+            fraction = self.options[MIXED_OPTION]
+            if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+                raise ValueError(
+                    f"data.options.{MIXED_OPTION}: expected a number in (0, 1), got"
+                    f" {fraction!r}"
+                )
+            if not 0 < fraction < 1:
+                raise ValueError(
+                    f"data.options.{MIXED_OPTION}: the share of training items that"
+                    f" are images must be in (0, 1), got {fraction}"
+                )
+        own = sorted(set(self.options) - {MIXED_OPTION})
+        if self.dataset == "shapes" and own:
             raise ValueError(
-                f"data.options: dataset 'shapes' takes no options, got"
-                f" {sorted(self.options)} (identities/heldout belong to"
-                " dataset: shapes-cells)"
+                f"data.options: dataset 'shapes' takes only {MIXED_OPTION}, got"
+                f" {own} (identities/heldout belong to dataset: shapes-cells)"
             )
         if self.dataset == "shapes-cells":
             self.cells()  # refuses a bad table now, not when the data is opened
@@ -85,7 +104,7 @@ class DataConfig(ShapesConfig):
     def cells(self) -> tuple[list[tuple[str, str, str]], list[tuple[int, int]]]:
         """``shapes-cells``: the identities and the held-out cells of ``options``,
         checked (unknown option, malformed row, a row or column left untrained)."""
-        unknown = sorted(set(self.options) - set(CELL_OPTIONS))
+        unknown = sorted(set(self.options) - {*CELL_OPTIONS, MIXED_OPTION})
         if unknown or "identities" not in self.options:
             raise ValueError(
                 f"data.options of dataset 'shapes-cells' takes identities (required)"
@@ -124,7 +143,16 @@ def _row(value: Any, length: int, kind: type, option: str, form: str) -> tuple:
 
 def open_data(config: DataConfig, split: str = "train", seed: int = 0) -> Dataset:
     """The dataset of ``config``: Shapes videos, Shapes cells, or a real dataset from
-    ``root``."""
+    ``root``; its training split mixed with images when ``options`` has
+    ``image_fraction``."""
+    dataset = _open_videos(config, split, seed)
+    fraction = config.options.get(MIXED_OPTION)
+    if fraction is not None and split == "train":
+        return MixedImagesVideos(dataset, fraction, seed)
+    return dataset
+
+
+def _open_videos(config: DataConfig, split: str, seed: int) -> Dataset:
     if config.dataset == "shapes":
         return ShapesVideos(
             config.shapes_config, size=config.size, seed=seed, split=split
@@ -142,6 +170,7 @@ def open_data(config: DataConfig, split: str = "train", seed: int = 0) -> Datase
         return train if split == "train" else test
     from vidlib.data.datasets import open_dataset  # PyAV only for real data
 
+    options = {k: v for k, v in config.options.items() if k != MIXED_OPTION}
     return open_dataset(
         config.dataset,
         config.root,
@@ -149,7 +178,7 @@ def open_data(config: DataConfig, split: str = "train", seed: int = 0) -> Datase
         resolution=config.resolution,
         split=split,
         seed=seed,
-        **config.options,
+        **options,
     )
 
 

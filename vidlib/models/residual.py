@@ -1,0 +1,411 @@
+"""Jointly Trained Image and Video Generation using Residual Vectors (Dandi et al.,
+WACV 2020): RJGAN, RMoCoGAN and the image-only baseline.
+
+Each frame's latent is a **summary vector** plus a **residual vector** (Sec. 4.1): a
+video draws ``μ ~ N(0, σ²I)`` once, a recurrent network draws ``δ^(t)`` given μ and
+the past, and frame ``t`` is ``x^(t) = G_I(z^(t))`` with ``z^(t) = μ + δ^(t)``. The
+image ``x̄ = G_I(μ)`` is the video's **summary frame**. Because μ has a fixed prior,
+G_I alone is an image generator: images need no RNN.
+
+* **RJGAN** (Fig. 2a): ``δ^(t)`` is the output of a GRU cell fed ``ε^(t) ~ N(0, I)``
+  and μ. D_I and D_V are MoCoGAN's; Eq. (1) adds an image-GAN term in which D_I
+  also sees summary frames G_I(μ) as fakes:
+
+      E_v[−log D_I(S_1(v))] + E_ṽ[−log(1 − D_I(S_1(ṽ)))]
+    + E_v[−log D_V(S_T(v))] + E_ṽ[−log(1 − D_V(S_T(ṽ)))]
+    + E_v[−log D_I(S_1(v))] + E_μ[−log(1 − D_I(G_I(μ)))].              (1)
+
+* **RMoCoGAN** (Sec. 4.2): MoCoGAN whose content code is a summary ``z_C ~ N(0,
+  σ²I)``; MoCoGAN's motion GRU runs independently of it, and the frame latent is
+  ``[z_C + δ_C^(t), z_M^(t)]`` with ``δ_C^(t)`` a function of ``(z_C, z_M^(t))`` only.
+  It trains on MoCoGAN's objective F_V (Eq. (1) without its last line).
+* **ImageGAN**, the baseline of Sec. 5.2 / Table 5 and the pre-training of Table 3:
+  G_I and D_I alone, trained on single frames ``S_1(v)`` with the image GAN game
+  ``E_v[−log D_I(S_1(v))] + E_μ[−log(1 − D_I(G_I(μ)))]``. Its generator keeps G_I
+  under the name ``image`` as RJGAN's does, so its weights load into RJGAN.
+
+Mixed data (Sec. 5.1): a batch of :func:`vidlib.data.mixed.collate_mixed`
+(``{"videos": ..., "images": ...}``) feeds its images to D_I only; D_V sees videos.
+
+The paper defers architectures and settings to an appendix that our copy lacks and
+says the models follow MoCoGAN's; no code was released. The choices made here:
+
+* G_I, D_I, D_V and R_M are MoCoGAN's (:mod:`vidlib.nn`), with its sizes and its
+  optimiser (Adam 2e-4, β = (0.5, 0.999), weight decay 1e-5) and σ = 1.
+* RJGAN: ``dim_z`` = MoCoGAN's d_C + d_M (60), so G_I is MoCoGAN's; ε has MoCoGAN's
+  d_M (10). δ^(t) is the GRU state (as MoCoGAN's z_M is), with ``h^(0) = 0``: the
+  paper feeds only ε and μ, so the randomness is theirs.
+* Eq. (1)'s real term is counted twice, as written, on the same frames ``S_1(v)``;
+  the summary frames are those of the generated videos' μ. The paper inputs them
+  "periodically" without a period: ``summary_every`` (default 1, every update, as
+  Eq. (1) writes it).
+* RMoCoGAN: ``δ_C = tanh(W_2 ReLU(W_1 [z_C, z_M^(t)]))`` with a hidden layer of width
+  d_C; the tanh bounds it like RJGAN's GRU residual.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import torch
+from einops import rearrange, repeat
+from torch import nn
+
+from vidlib.losses import (
+    discriminator_loss,
+    generator_loss,
+    lazy_r1_weight,
+    r1_penalty,
+)
+from vidlib.method import SamplesFromG
+from vidlib.nn import (
+    ImageGenerator,
+    MotionGRU,
+    PatchImageDiscriminator,
+    PatchVideoDiscriminator,
+    check_gan_config,
+    ema_update,
+    sample_frames,
+)
+
+
+@dataclass(frozen=True)
+class ResidualGANConfig:
+    """What RJGAN, RMoCoGAN and the image baseline share; MoCoGAN's values."""
+
+    frames: int = 16  # T of the clips D_V judges
+    resolution: int = 64  # H = W, a power of two ≥ 16
+    channels: int = 3
+    ngf: int = 64  # G_I width (last hidden layer)
+    ndf: int = 64  # D_I / D_V width (first layer)
+    sigma: float = 1.0  # σ of the summary prior N(0, σ²I)
+    video_temporal_padding: int = 0  # D_V temporal padding (MoCoGAN official: 0)
+    image_frames: int = 1  # frames S_1 draws from each clip for D_I
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 1e-5
+    loss: str = "bce"  # "bce" (paper) or "hinge"
+    ema_decay: float = 0.0  # EMA of G for sampling; 0 = off (paper)
+    r1_gamma: float = 0.0  # γ of a lazy R1 penalty on D_I and D_V; 0 = off (paper)
+    r1_every: int = 16  # R1 on every r1_every-th D update, scaled by r1_every
+
+    def __post_init__(self) -> None:
+        if self.resolution < 16 or self.resolution & (self.resolution - 1):
+            raise ValueError(
+                f"resolution must be a power of two >= 16, got {self.resolution}"
+            )
+        if not self.sigma > 0:
+            raise ValueError(
+                f"sigma (σ of the prior N(0, σ²I)) must be > 0, got {self.sigma}"
+            )
+        sizes = ("frames", "ngf", "ndf", "r1_every", *self._sizes())
+        check_gan_config(self, sizes)
+
+    def _sizes(self) -> tuple[str, ...]:
+        """The model's own sizes that must be >= 1."""
+        return ()
+
+
+@dataclass(frozen=True)
+class RJGANConfig(ResidualGANConfig):
+    """RJGAN's sizes (Sec. 4.1); the shared fields are MoCoGAN's."""
+
+    dim_z: int = 60  # d of μ, δ^(t) and z^(t) (MoCoGAN's d_C + d_M)
+    dim_eps: int = 10  # d of ε^(t) (MoCoGAN's d_M)
+    summary_every: int = 1  # Eq. (1)'s summary term on every k-th update
+
+    def _sizes(self) -> tuple[str, ...]:
+        return ("dim_z", "dim_eps", "summary_every")
+
+
+@dataclass(frozen=True)
+class RMoCoGANConfig(ResidualGANConfig):
+    """RMoCoGAN's sizes (Sec. 4.2): MoCoGAN's codes."""
+
+    dim_z_content: int = 50  # d_C of the content summary z_C
+    dim_z_motion: int = 10  # d_M (also the size of ε and of the GRU state)
+
+    def _sizes(self) -> tuple[str, ...]:
+        return ("dim_z_content", "dim_z_motion")
+
+
+@dataclass(frozen=True)
+class ImageGANConfig(ResidualGANConfig):
+    """The image baseline (Sec. 5.2): G_I and D_I; ``frames`` is the clip length of
+    the data its frames are drawn from."""
+
+    dim_z: int = 60  # d of μ (RJGAN's, so the weights transfer)
+
+    def _sizes(self) -> tuple[str, ...]:
+        return ("dim_z",)
+
+
+class RJGANGenerator(nn.Module):
+    """RJGAN's G (Fig. 2a): ``δ^(t) = GRU([ε^(t), μ], δ^(t−1))``, ``δ^(0) = 0``;
+    ``x^(t) = G_I(μ + δ^(t))``."""
+
+    def __init__(self, cfg: RJGANConfig) -> None:
+        super().__init__()
+        self.residual = MotionGRU(cfg.dim_eps, cfg.dim_z, dim_cond=cfg.dim_z)
+        self.image = ImageGenerator(cfg.dim_z, cfg.resolution, cfg.ngf, cfg.channels)
+
+    def latents(self, mu: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """μ ``(B, d)``, ε ``(B, T, d_ε)`` → frame latents z^(1..T) ``(B, T, d)``."""
+        delta = self.residual(eps, torch.zeros_like(mu), cond=mu)
+        return mu[:, None] + delta
+
+    def forward(self, mu: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Videos ``(B, C, T, H, W)`` in [-1, 1]."""
+        z = self.latents(mu, eps)
+        frames = self.image(rearrange(z, "b t d -> (b t) d"))
+        return rearrange(frames, "(b t) c h w -> b c t h w", t=z.shape[1])
+
+    def summary(self, mu: torch.Tensor) -> torch.Tensor:
+        """Summary frames ``x̄ = G_I(μ)`` ``(B, C, H, W)``."""
+        return self.image(mu)
+
+
+class RMoCoGANGenerator(nn.Module):
+    """RMoCoGAN's G (Sec. 4.2): ``z_M = R_M(ε)`` as in MoCoGAN, ``δ_C^(t) =
+    f(z_C, z_M^(t))``, ``x^(t) = G_I([z_C + δ_C^(t), z_M^(t)])``."""
+
+    def __init__(self, cfg: RMoCoGANConfig) -> None:
+        super().__init__()
+        d_c, d_m = cfg.dim_z_content, cfg.dim_z_motion
+        self.motion = MotionGRU(d_m, d_m)
+        self.residual = nn.Sequential(
+            nn.Linear(d_c + d_m, d_c), nn.ReLU(True), nn.Linear(d_c, d_c), nn.Tanh()
+        )
+        self.image = ImageGenerator(d_c + d_m, cfg.resolution, cfg.ngf, cfg.channels)
+
+    def latents(self, z_C: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """z_C ``(B, d_C)``, eps ``(B, T+1, d_M)`` (``eps[:, 0] = h^(0)``) → frame
+        latents ``[z_C + δ_C^(t), z_M^(t)]`` ``(B, T, d_C + d_M)``."""
+        z_M = self.motion(eps[:, 1:], eps[:, 0])
+        z_C = repeat(z_C, "b d -> b t d", t=z_M.shape[1])
+        delta_C = self.residual(torch.cat([z_C, z_M], dim=2))
+        return torch.cat([z_C + delta_C, z_M], dim=2)
+
+    def forward(self, z_C: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Videos ``(B, C, T, H, W)`` in [-1, 1]."""
+        z = self.latents(z_C, eps)
+        frames = self.image(rearrange(z, "b t d -> (b t) d"))
+        return rearrange(frames, "(b t) c h w -> b c t h w", t=z.shape[1])
+
+
+class ImageBaselineGenerator(nn.Module):
+    """The baseline's G: ``G_I(μ)`` as a one-frame video ``(B, C, 1, H, W)``."""
+
+    def __init__(self, cfg: ImageGANConfig) -> None:
+        super().__init__()
+        self.image = ImageGenerator(cfg.dim_z, cfg.resolution, cfg.ngf, cfg.channels)
+
+    def forward(self, mu: torch.Tensor) -> torch.Tensor:
+        return self.image(mu)[:, :, None]
+
+
+def _real_frames(batch: dict, k: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """The real clips and the real images of a batch: ``S_1`` of each clip, plus the
+    images of a mixed batch (:func:`vidlib.data.mixed.collate_mixed`), which have
+    ``T == 1``. Returns ``(videos or None, frames)``."""
+    if "videos" not in batch:  # a batch of videos
+        return batch["video"], sample_frames(batch["video"], k)
+    videos = batch["videos"]["video"] if batch["videos"] is not None else None
+    frames = [] if videos is None else [sample_frames(videos, k)]
+    if batch["images"] is not None:
+        frames.append(batch["images"]["video"][:, :, 0])
+    return videos, torch.cat(frames)
+
+
+class _ImageVideoGAN(SamplesFromG):
+    """What the three Methods share: MoCoGAN's D_I and D_V (the baseline has no D_V),
+    Adam, the EMA of G, and the alternating update of :meth:`train_step`."""
+
+    name = ""
+    video = True  # whether the Method generates videos and has D_V
+
+    def __init__(self, cfg: ResidualGANConfig, generator: nn.Module) -> None:
+        self.cfg = cfg
+        self.config = {"model": self.name, **asdict(cfg)}
+        self.nets: dict[str, nn.Module] = {
+            "G": generator,
+            "D_I": PatchImageDiscriminator(cfg.channels, cfg.ndf),
+        }
+        if self.video:
+            self.nets["D_V"] = PatchVideoDiscriminator(
+                cfg.channels,
+                cfg.ndf,
+                cfg.resolution,
+                cfg.frames,
+                cfg.video_temporal_padding,
+            )
+        if cfg.ema_decay > 0:
+            self.nets["G_ema"] = copy.deepcopy(generator).requires_grad_(False)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opts = {
+            name: torch.optim.Adam(
+                self.nets[name].parameters(),
+                cfg.lr_g if name == "G" else cfg.lr_d,
+                betas,
+                weight_decay=cfg.weight_decay,
+            )
+            for name in ("G", "D_I", "D_V")
+            if name in self.nets
+        }
+
+    def _summary(self, net: nn.Module, codes: dict, step: int) -> torch.Tensor | None:
+        """Fake images D_I sees besides S_1 of fake clips (None: none)."""
+        return None
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        """One update of D_I and D_V on their terms of the objective, then one of G
+        on fresh codes (MoCoGAN's alternation)."""
+        cfg, nets, opts = self.cfg, self.nets, self.opts
+        k = cfg.image_frames
+        real, real_frames = _real_frames(batch, k)
+        b = real_frames.shape[0] if real is None else real.shape[0]
+
+        codes = self.codes(b)
+        with torch.no_grad():
+            fake = self._run(nets["G"], codes)
+            fake_summary = self._summary(nets["G"], codes, step)
+        r1_weight = lazy_r1_weight(cfg.r1_gamma, cfg.r1_every, step)
+        if r1_weight:
+            real_frames = real_frames.detach().requires_grad_(True)
+        real_image = nets["D_I"](real_frames)
+        losses = {
+            "d_image": discriminator_loss(
+                real_image,
+                nets["D_I"](sample_frames(fake, min(k, fake.shape[2]))),
+                cfg.loss,
+            )
+        }
+        if fake_summary is not None:
+            losses["d_summary"] = discriminator_loss(
+                real_image, nets["D_I"](fake_summary), cfg.loss
+            )
+        d_r1 = r1_penalty(real_image, real_frames) if r1_weight else 0.0
+        if self.video and real is not None:
+            if r1_weight:
+                real = real.detach().requires_grad_(True)
+            real_out = nets["D_V"](real)[:, 0]
+            losses["d_video"] = discriminator_loss(
+                real_out, nets["D_V"](fake)[:, 0], cfg.loss
+            )
+            if r1_weight:
+                d_r1 = d_r1 + r1_penalty(real_out, real)
+        if r1_weight:
+            losses["d_r1"] = r1_weight * d_r1
+        for name in ("D_I", "D_V"):
+            if name in opts:
+                opts[name].zero_grad(set_to_none=True)
+        sum(losses.values()).backward()
+        for name in ("D_I", "D_V"):
+            if name in opts:
+                opts[name].step()
+
+        codes = self.codes(b)
+        fake = self._run(nets["G"], codes)
+        g_losses = {
+            "g_image": generator_loss(
+                nets["D_I"](sample_frames(fake, min(k, fake.shape[2]))), cfg.loss
+            )
+        }
+        fake_summary = self._summary(nets["G"], codes, step)
+        if fake_summary is not None:
+            g_losses["g_summary"] = generator_loss(nets["D_I"](fake_summary), cfg.loss)
+        if self.video and real is not None:
+            g_losses["g_video"] = generator_loss(nets["D_V"](fake)[:, 0], cfg.loss)
+        opts["G"].zero_grad(set_to_none=True)
+        sum(g_losses.values()).backward()
+        opts["G"].step()
+        if "G_ema" in nets:
+            ema_update(nets["G_ema"], nets["G"], cfg.ema_decay)
+        return {name: value.item() for name, value in (losses | g_losses).items()}
+
+
+class RJGAN(_ImageVideoGAN):
+    """RJGAN (Sec. 4.1, Eq. (1))."""
+
+    name = "rjgan"
+    appearance_code = None  # RJGAN does not separate appearance from motion
+    motion_code = None
+
+    def __init__(self, cfg: RJGANConfig = RJGANConfig()) -> None:
+        super().__init__(cfg, RJGANGenerator(cfg))
+
+    def codes(
+        self, n: int, gen: torch.Generator | None = None, frames: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """μ ``(n, d) ~ N(0, σ²I)`` and ε ``(n, T, d_ε) ~ N(0, I)``."""
+        cfg, t = self.cfg, frames or self.cfg.frames
+        codes = {
+            "mu": cfg.sigma * torch.randn(n, cfg.dim_z, generator=gen),
+            "eps": torch.randn(n, t, cfg.dim_eps, generator=gen),
+        }
+        return {k: v.to(self.device) for k, v in codes.items()}
+
+    def _run(self, net: nn.Module, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        return net(codes["mu"].to(self.device), codes["eps"].to(self.device))
+
+    def _summary(self, net: nn.Module, codes: dict, step: int) -> torch.Tensor | None:
+        """G_I(μ) of Eq. (1) on every ``summary_every``-th update."""
+        if step % self.cfg.summary_every:
+            return None
+        return net.summary(codes["mu"])
+
+    @torch.no_grad()
+    def summary_frames(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The sampling generator's summary frames ``G_I(μ)`` ``(B, C, H, W)``."""
+        return self.generator.summary(codes["mu"].to(self.device))
+
+
+class RMoCoGAN(_ImageVideoGAN):
+    """RMoCoGAN (Sec. 4.2), trained on MoCoGAN's F_V."""
+
+    name = "rmocogan"
+    appearance_code = "z_C"
+    motion_code = "eps"
+
+    def __init__(self, cfg: RMoCoGANConfig = RMoCoGANConfig()) -> None:
+        super().__init__(cfg, RMoCoGANGenerator(cfg))
+
+    def codes(
+        self, n: int, gen: torch.Generator | None = None, frames: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """z_C ``(n, d_C) ~ N(0, σ²I)``, eps ``(n, T+1, d_M) ~ N(0, I)`` (``eps[:, 0]``
+        is R_M's initial state h^(0), as in MoCoGAN)."""
+        cfg, t = self.cfg, frames or self.cfg.frames
+        codes = {
+            "z_C": cfg.sigma * torch.randn(n, cfg.dim_z_content, generator=gen),
+            "eps": torch.randn(n, t + 1, cfg.dim_z_motion, generator=gen),
+        }
+        return {k: v.to(self.device) for k, v in codes.items()}
+
+    def _run(self, net: nn.Module, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        return net(codes["z_C"].to(self.device), codes["eps"].to(self.device))
+
+
+class ImageGAN(_ImageVideoGAN):
+    """The image-only baseline (Sec. 5.2): G_I and D_I on single frames."""
+
+    name = "image_gan"
+    video = False
+    appearance_code = None
+    motion_code = None
+
+    def __init__(self, cfg: ImageGANConfig = ImageGANConfig()) -> None:
+        super().__init__(cfg, ImageBaselineGenerator(cfg))
+
+    def codes(
+        self, n: int, gen: torch.Generator | None = None, frames: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """μ ``(n, d) ~ N(0, σ²I)``."""
+        mu = self.cfg.sigma * torch.randn(n, self.cfg.dim_z, generator=gen)
+        return {"mu": mu.to(self.device)}
+
+    def _run(self, net: nn.Module, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        return net(codes["mu"].to(self.device))
