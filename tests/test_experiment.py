@@ -14,7 +14,13 @@ import torch
 from test_method import tiny_record
 from test_registry import RandomJudges
 
-from vidlib.experiment import compare, comparison_table, held_out, run_experiment
+from vidlib.experiment import (
+    compare,
+    comparison_table,
+    held_out,
+    metrics_table,
+    run_experiment,
+)
 from vidlib.method import eval_mode, load_trained
 from vidlib.metrics.disentanglement import code_effect
 from vidlib.metrics.registry import evaluate
@@ -153,4 +159,18 @@ def test_comparison_table_gives_each_measures_direction() -> None:
     assert lines[2:] == [
         "| `is_judge_action` | 2.000 | 1.500 | higher |",
         "| `mfd_fake` | 0.100 | 0.200 | — |",
+    ]
+
+
+def test_metrics_table_keeps_the_measures_every_run_has() -> None:
+    runs = {
+        "A": {"fd": {"value": 3.0}, "only_a": {"value": 1.0}, "none": {"value": None}},
+        "B": {"fd": {"value": 2.0}, "none": {"value": 1.0}},
+        "C": {"fd": {"value": 1.25, "better": "lower"}, "none": {"value": 2.0}},
+    }
+    lines = metrics_table(runs).splitlines()
+    assert lines == [
+        "| measure | A | B | C | better |",
+        "|---|---|---|---|---|",
+        "| `fd` | 3.000 | 2.000 | 1.250 | lower |",
     ]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -327,15 +328,26 @@ def comparison_table(
     """A markdown table of the metrics both runs have: ``| measure | ours | theirs |
     better |`` (``names`` are the two column titles; "better" is the entry's
     direction, "—" where it has none)."""
+    return metrics_table({names[0]: ours, names[1]: theirs}, order=theirs)
+
+
+def metrics_table(
+    runs: Mapping[str, Mapping[str, dict[str, Any]]],
+    order: Mapping[str, Any] | None = None,
+) -> str:
+    """A markdown table of the metrics every run of ``runs`` (column title → metric
+    entries) has a value of, in the order of ``order`` (default: the last run's):
+    ``| measure | run 1 | run 2 | … | better |``."""
+    columns = list(runs.values())
     lines = [
-        f"| measure | {names[0]} | {names[1]} | better |",
-        "|---|---|---|---|",
+        "| measure | " + " | ".join(runs) + " | better |",
+        "|---" * (len(runs) + 2) + "|",
     ]
-    for name, entry in theirs.items():
-        mine = ours.get(name, {}).get("value")
-        if entry["value"] is not None and mine is not None:
-            lines.append(
-                f"| `{name}` | {mine:.3f} | {entry['value']:.3f} |"
-                f" {entry.get('better', '—')} |"
-            )
+    for name in order if order is not None else columns[-1]:
+        entries = [run.get(name, {}) for run in columns]
+        values = [entry.get("value") for entry in entries]
+        if all(isinstance(v, int | float) for v in values):
+            cells = " | ".join(f"{v:.3f}" for v in values)
+            better = entries[-1].get("better", "—")
+            lines.append(f"| `{name}` | {cells} | {better} |")
     return "\n".join(lines)

@@ -103,8 +103,10 @@ def filmstrip_figure(
     title: str = "",
     frames: Sequence[int] | None = None,
     inch_per_frame: float = 0.7,
+    column_titles: Sequence[str] | None = None,
 ) -> Figure:
-    """Matplotlib figure: one row per video, columns are frames ``t`` (labelled)."""
+    """Matplotlib figure: one row per video, columns are frames ``t`` (labelled
+    ``t=…`` unless ``column_titles`` names them)."""
     t = videos.shape[2]
     frames = list(frames) if frames is not None else list(range(t))
     strip = to_uint8(videos[:, :, frames])
@@ -122,7 +124,8 @@ def filmstrip_figure(
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(f"t={frame}", fontsize=8)
+                name = f"t={frame}" if column_titles is None else column_titles[j]
+                ax.set_title(name, fontsize=8)
         if i < len(row_labels):
             axes[i, 0].set_ylabel(
                 row_labels[i], fontsize=8, rotation=0, ha="right", va="center"
