@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -627,3 +628,43 @@ def test_a_chapter_killed_mid_notebook_reruns_and_others_stay_valid(notebooks):
     assert results["metrics"]["loss"]["value"] == 1.0
     assert first.status() == "up to date"
     assert first.results.read_bytes() == written
+
+
+def test_jobs_run_chapters_side_by_side_after_their_needs(tmp_path):
+    """Real kernels, two at a time: a and c overlap, b starts after a has finished,
+    each kernel gets cores / jobs threads; a failure starts nothing that needs it."""
+    out_root = tmp_path / "runs"
+    for slug, needs in [("a", ()), ("b", ("a",)), ("c", ())]:
+        path = chapter(tmp_path, slug, needs)
+        text = path.read_text().replace("pause: float = 0.0", "pause: float = 2.0")
+        threads = 'params={"written_by": os.environ.get("OMP_NUM_THREADS")}'
+        text = text.replace('params={"written_by": "notebook"}', threads)
+        path.write_text(text.replace("import time\n", "import os\nimport time\n"))
+    runner.run_all(
+        ["a", "b", "c"], "smoke", notebooks_dir=tmp_path, out_root=out_root, jobs=2
+    )
+
+    def interval(slug: str) -> tuple[float, float, dict]:
+        results = json.loads((out_root / "smoke" / slug / "results.json").read_text())
+        end = datetime.fromisoformat(results["created"]).timestamp()
+        return end - results["wall_time_s"], end, results
+
+    (a0, a1, a), (b0, _, _), (c0, c1, _) = (interval(s) for s in "abc")
+    assert a0 < c1 and c0 < a1  # side by side
+    assert b0 >= a1 - 1  # after its need ("created" has whole seconds)
+    assert a["params"]["written_by"] == str(max(1, (os.cpu_count() or 1) // 2))
+
+    failing = (
+        chapter(tmp_path, "x")
+        .read_text()
+        .replace("fail: bool = False", "fail: bool = True")
+    )
+    (tmp_path / "x.md").write_text(failing)
+    chapter(tmp_path, "y", ("x",))
+    with pytest.raises(RunFailed, match=r"x.md \[smoke\] failed"):
+        runner.run_all(
+            ["x", "y", "c"], "smoke", notebooks_dir=tmp_path, out_root=out_root, jobs=2
+        )
+    assert not (out_root / "smoke" / "y").exists()
+    with pytest.raises(RunnerError, match="jobs must be >= 1, got 0"):
+        runner.run_all(["a"], "smoke", notebooks_dir=tmp_path, jobs=0)

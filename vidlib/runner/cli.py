@@ -19,7 +19,7 @@ EXAMPLES = """\
 examples:
   python -m vidlib.runner list
   python -m vidlib.runner run shapes --profile smoke
-  python -m vidlib.runner run --all --profile cpu
+  python -m vidlib.runner run --all --profile cpu --jobs 2  # two chapters at a time
   python -m vidlib.runner run g3an --profile gpu -p train.steps 20000 -p train.seed 1
   python -m vidlib.runner run mocogan --profile cpu -p data.shapes "[circle, square]"
   python -m vidlib.runner run g3an --profile cpu --grid  # the ablation grid only
@@ -58,6 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         p_run, "set a record setting (section.key, VALUE as YAML) or a chapter knob"
     )
     p_run.add_argument("--force", action="store_true", help="rerun even if up to date")
+    p_run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run up to N chapters at a time, each after the chapters it needs,\n"
+        "with cores/N threads each (default 1)",
+    )
     p_run.add_argument(
         "--grid",
         action="store_true",
@@ -103,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 grids_too=args.all,
                 out_root=args.out_root,
                 force=args.force,
+                jobs=args.jobs,
             )
         elif args.command == "build":
             build(args.profile, out=args.out, out_root=args.out_root)

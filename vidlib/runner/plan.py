@@ -2,12 +2,19 @@
 
 Every run of a command is validated before the first one executes, so bad input
 (a params file, ``-p``, a grid file, a missing needed run, a cycle) stops it with
-nothing written.
+nothing written. With ``jobs`` > 1, chapters whose needs are done run side by side,
+each in its own process with ``cores // jobs`` threads (``OMP_NUM_THREADS`` for its
+kernel); after a failure no new chapter starts, the running ones finish, and the
+first failure is raised.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +22,7 @@ from vidlib.runner.errors import MissingRun, RunnerError, show
 from vidlib.runner.grids import grid_file, prepare_grid, run_grid
 from vidlib.runner.jobs import execute, prepare
 from vidlib.runner.notebooks import notebooks_folder, slugs
-from vidlib.runner.order import ordered
+from vidlib.runner.order import needs_of, ordered
 from vidlib.runner.params import PROFILES, check_profile, params_file
 
 
@@ -44,12 +51,16 @@ def run_all(
     out_root: Path | None = None,
     notebooks_dir: Path | None = None,
     force: bool = False,
+    jobs: int = 1,
 ) -> list[str]:
     """Run ``names`` ordered by their needs; return that order.
 
     ``grid`` runs only the chapters' grids; ``grids_too`` runs a chapter's grid (if
-    its profile has one) before the chapter. Everything is validated first.
+    its profile has one) before the chapter; ``jobs`` chapters run at a time.
+    Everything is validated first.
     """
+    if jobs < 1:
+        raise RunnerError(f"jobs must be >= 1, got {jobs}")
     check_profile(profile)
     kwargs = {"notebooks_dir": notebooks_dir, "out_root": out_root}
     order = ordered(names, notebooks_dir)
@@ -62,12 +73,73 @@ def run_all(
         if not grid:  # needs that run earlier in this command may not exist yet
             prepare(slug, profile, overrides, pending=order, **kwargs)
         plan.append((slug, runs))
+    if jobs > 1 and len(plan) > 1:
+        _run_side_by_side(plan, profile, overrides, kwargs, grid, force, jobs)
+        return order
     for slug, runs in plan:
-        if runs:
-            run_grid(runs, force=force)
-        if not grid:  # prepared again: its inputs include what ran before it
-            execute(prepare(slug, profile, overrides, **kwargs), force=force)
+        _run_chapter(slug, runs, profile, overrides, kwargs, grid, force)
     return order
+
+
+def _run_chapter(
+    slug: str,
+    runs: list,
+    profile: str,
+    overrides: Mapping[str, Any] | None,
+    kwargs: dict[str, Any],
+    grid: bool,
+    force: bool,
+    threads: int | None = None,
+) -> None:
+    """A chapter's grid (``runs``), then the chapter unless only grids run;
+    ``threads`` limits torch's threads here and in the kernel."""
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+    if runs:
+        run_grid(runs, force=force)
+    if not grid:  # prepared again: its inputs include what ran before it
+        execute(prepare(slug, profile, overrides, **kwargs), force=force)
+
+
+def _run_side_by_side(
+    plan: list[tuple[str, list]],
+    profile: str,
+    overrides: Mapping[str, Any] | None,
+    kwargs: dict[str, Any],
+    grid: bool,
+    force: bool,
+    jobs: int,
+) -> None:
+    """Run the planned chapters ``jobs`` at a time, each after the chapters of the
+    plan it needs."""
+    folder = kwargs["notebooks_dir"]
+    planned = [slug for slug, _ in plan]
+    waits_for = {slug: set(needs_of(slug, folder)) & set(planned) for slug in planned}
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    todo, done, failures = list(plan), set(), []
+    running: dict[Future, str] = {}
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+        while todo or running:
+            for slug, runs in list(todo):
+                if failures or len(running) == jobs or not waits_for[slug] <= done:
+                    continue
+                args = (slug, runs, profile, overrides, kwargs, grid, force, threads)
+                running[pool.submit(_run_chapter, *args)] = slug
+                todo.remove((slug, runs))
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                slug = running.pop(future)
+                if future.exception() is not None:
+                    failures.append(future.exception())
+                else:
+                    done.add(slug)
+    if failures:
+        raise failures[0]
 
 
 def list_runs(
