@@ -33,6 +33,7 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "tgan": ("vidlib.models.tgan", "TGAN", "TGANConfig"),
     "vgan": ("vidlib.models.vgan", "VGAN", "VGANConfig"),
     "avlae": ("vidlib.models.avlae", "AVLAE", "AVLAEConfig"),
+    "dsa": ("vidlib.models.dsa", "DSA", "DSAConfig"),
 }
 
 
