@@ -34,6 +34,7 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "vgan": ("vidlib.models.vgan", "VGAN", "VGANConfig"),
     "avlae": ("vidlib.models.avlae", "AVLAE", "AVLAEConfig"),
     "dsa": ("vidlib.models.dsa", "DSA", "DSAConfig"),
+    "rjvae": ("vidlib.models.residual", "RJVAE", "RJVAEConfig"),
 }
 
 
