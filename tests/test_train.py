@@ -1,5 +1,5 @@
-"""The training loop: exact resume (a toy, MoCoGAN, VGAN, TGAN and AVLAE; weights,
-optimiser state and log), skip_if_done, NaN guard, bad checkpoints."""
+"""The training loop: exact resume (a toy, MoCoGAN, VGAN, TGAN, AVLAE, DSA and
+RJVAE; weights, optimiser state and log), skip_if_done, NaN guard, bad checkpoints."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from torch.utils.data import Dataset
 
 from vidlib import checkpoint as ckpt
 from vidlib.models.avlae import AVLAE, AVLAEConfig
+from vidlib.models.dsa import DSA, DSAConfig
 from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
+from vidlib.models.residual import RJVAE, RJVAEConfig
 from vidlib.models.tgan import TGAN, TGANConfig
 from vidlib.models.vgan import VGAN, VGANConfig
 from vidlib.train import (
@@ -127,6 +129,20 @@ def tiny_avlae() -> AVLAE:
     return AVLAE(AVLAEConfig(**sizes, ema_decay=0.9), PooledFlow())
 
 
+VAE_SIZES = dict(
+    frames=4, resolution=16, conv_width=4, fc_hidden=8, conv_dim=6, hidden=7
+)
+
+
+def tiny_dsa() -> DSA:
+    """Reparameterised draws from the global RNG each step: resume must restore it."""
+    return DSA(DSAConfig(dim_f=5, dim_z=3, **VAE_SIZES))
+
+
+def tiny_rjvae() -> RJVAE:
+    return RJVAE(RJVAEConfig(dim_z=5, sigma=0.5, **VAE_SIZES))
+
+
 def config(out_dir: Path, steps: int, **overrides) -> TrainConfig:
     base = dict(
         out_dir=str(out_dir),
@@ -156,8 +172,8 @@ def build(make, seed: int = 0):
 
 @pytest.mark.parametrize(
     "make",
-    [Regression, tiny_mocogan, tiny_vgan, tiny_tgan, tiny_avlae],
-    ids=["toy", "mocogan", "vgan", "tgan", "avlae"],
+    [Regression, tiny_mocogan, tiny_vgan, tiny_tgan, tiny_avlae, tiny_dsa, tiny_rjvae],
+    ids=["toy", "mocogan", "vgan", "tgan", "avlae", "dsa", "rjvae"],
 )
 def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, make) -> None:
     straight = build(make)
