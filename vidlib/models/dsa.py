@@ -2,7 +2,7 @@
 
 The baseline of the residual-vector paper's VAE experiments (its Sec. 3 and 5.4
 compare RJVAE with the *factorised* DSA only). A video x(1:T) is generated from a
-static code f, drawn once, and a dynamic code z(t) per frame (DSA Sec. 2):
+static code f, drawn once, and a dynamic code z(t) per frame (Li & Mandt 2018):
 
     (D1)  p(x(1:T), z(1:T), f) = p(f) Π_t p(z(t) | z(<t)) p(x(t) | z(t), f),
           p(f) = N(0, I),
