@@ -1,6 +1,6 @@
-"""The training loop: exact resume (a toy, MoCoGAN, VGAN, TGAN, AVLAE, RJGAN and
-RMoCoGAN; weights,
-optimiser state and log), skip_if_done, NaN guard, bad checkpoints."""
+"""The training loop: exact resume (a toy, MoCoGAN, VGAN, TGAN, AVLAE, RJGAN,
+RMoCoGAN, DSA and RJVAE; weights, optimiser state and log), skip_if_done, NaN guard,
+bad checkpoints."""
 
 from __future__ import annotations
 
@@ -19,8 +19,16 @@ from torch.utils.data import Dataset
 
 from vidlib import checkpoint as ckpt
 from vidlib.models.avlae import AVLAE, AVLAEConfig
+from vidlib.models.dsa import DSA, DSAConfig
 from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
-from vidlib.models.residual import RJGAN, RJGANConfig, RMoCoGAN, RMoCoGANConfig
+from vidlib.models.residual import (
+    RJGAN,
+    RJVAE,
+    RJGANConfig,
+    RJVAEConfig,
+    RMoCoGAN,
+    RMoCoGANConfig,
+)
 from vidlib.models.tgan import TGAN, TGANConfig
 from vidlib.models.vgan import VGAN, VGANConfig
 from vidlib.train import (
@@ -145,6 +153,20 @@ def tiny_avlae() -> AVLAE:
     return AVLAE(AVLAEConfig(**sizes, ema_decay=0.9), PooledFlow())
 
 
+VAE_SIZES = dict(
+    frames=4, resolution=16, conv_width=4, fc_hidden=8, conv_dim=6, hidden=7
+)
+
+
+def tiny_dsa() -> DSA:
+    """Reparameterised draws from the global RNG each step: resume must restore it."""
+    return DSA(DSAConfig(dim_f=5, dim_z=3, **VAE_SIZES))
+
+
+def tiny_rjvae() -> RJVAE:
+    return RJVAE(RJVAEConfig(dim_z=5, sigma=0.5, **VAE_SIZES))
+
+
 def config(out_dir: Path, steps: int, **overrides) -> TrainConfig:
     base = dict(
         out_dir=str(out_dir),
@@ -182,8 +204,20 @@ def build(make, seed: int = 0):
         tiny_avlae,
         tiny_rjgan,
         tiny_rmocogan,
+        tiny_dsa,
+        tiny_rjvae,
     ],
-    ids=["toy", "mocogan", "vgan", "tgan", "avlae", "rjgan", "rmocogan"],
+    ids=[
+        "toy",
+        "mocogan",
+        "vgan",
+        "tgan",
+        "avlae",
+        "rjgan",
+        "rmocogan",
+        "dsa",
+        "rjvae",
+    ],
 )
 def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, make) -> None:
     straight = build(make)

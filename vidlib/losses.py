@@ -15,10 +15,15 @@ and return a scalar mean.
   (Saito et al. 2017) trains with: D is a critic whose scores are not logits, and the
   objective estimates W(P_r, P_g) only while D is 1-Lipschitz, which the model must
   enforce (TGAN: singular value clipping).
+
+The VAEs' ELBO terms (DSA, RJVAE) are the closed-form KL of diagonal Gaussians
+(:func:`kl_diag_gaussians`, :func:`kl_to_isotropic`) and the log-likelihood of a
+Gaussian with fixed variance (:func:`gaussian_log_likelihood`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -182,3 +187,62 @@ def triplet_loss(
     closer = (anchor - positive).pow(2).sum(dim=-1)
     farther = (anchor - negative).pow(2).sum(dim=-1)
     return F.relu(closer + margin - farther).mean()
+
+
+def kl_diag_gaussians(
+    mean_q: torch.Tensor,
+    logvar_q: torch.Tensor,
+    mean_p: torch.Tensor,
+    logvar_p: torch.Tensor,
+) -> torch.Tensor:
+    """KL(q ‖ p) of two diagonal Gaussians in closed form, summed over the last axis:
+
+        KL = ½ Σ_j [log σ²_p,j − log σ²_q,j + (σ²_q,j + (m_q,j − m_p,j)²) / σ²_p,j − 1].
+
+    Means and log-variances broadcast against each other; ``(..., D)`` → ``(...)``,
+    in float32 (or wider) whatever the autocast dtype. The KL terms of the VAEs'
+    ELBOs (DSA's f and z, RJVAE's μ and δ) are this.
+    """
+    mean_q, logvar_q, mean_p, logvar_p = (
+        v.float() for v in (mean_q, logvar_q, mean_p, logvar_p)
+    )
+    ratio = (logvar_q - logvar_p).exp()
+    gap = (mean_q - mean_p).square() * (-logvar_p).exp()
+    return 0.5 * (ratio + gap - 1 - (logvar_q - logvar_p)).sum(-1)
+
+
+def kl_to_isotropic(
+    mean: torch.Tensor, logvar: torch.Tensor, sigma: float = 1.0
+) -> torch.Tensor:
+    """KL(N(mean, diag e^logvar) ‖ N(0, σ²I)) in closed form, summed over the last
+    axis: :func:`kl_diag_gaussians` with m_p = 0, log σ²_p = 2 log σ. ``(..., D)`` →
+    ``(...)``."""
+    if sigma <= 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    zero = torch.zeros((), device=mean.device)
+    return kl_diag_gaussians(mean, logvar, zero, zero + 2 * math.log(sigma))
+
+
+def diag_gaussian_log_density(
+    x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
+) -> torch.Tensor:
+    """log N(x; mean, diag e^logvar), summed over the last axis:
+    −½ Σ_j [log 2π + log σ²_j + (x_j − m_j)² / σ²_j]. ``(..., D)`` → ``(...)``."""
+    x, mean, logvar = (v.float() for v in (x, mean, logvar))
+    sq = (x - mean).square() * (-logvar).exp()
+    return -0.5 * (math.log(2 * math.pi) + logvar + sq).sum(-1)
+
+
+def gaussian_log_likelihood(
+    x: torch.Tensor, mean: torch.Tensor, var: float
+) -> torch.Tensor:
+    """log p(x) of every sample of a batch under N(mean, var·I), a fixed variance:
+    −Σ (x − mean)² / (2 var) − ½ N log(2π var), summed over every axis but the
+    first (N values per sample). ``(B, ...)`` → ``(B,)``. With var = ½ it is
+    −(sum of squared errors) − const, the reconstruction term of the DSA
+    re-implementations' loss."""
+    if var <= 0:
+        raise ValueError(f"var must be > 0, got {var}")
+    sse = (x.float() - mean.float()).square().flatten(1).sum(1)
+    n = x[0].numel()
+    return -sse / (2 * var) - 0.5 * n * math.log(2 * math.pi * var)

@@ -36,6 +36,8 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "rjgan": ("vidlib.models.residual", "RJGAN", "RJGANConfig"),
     "rmocogan": ("vidlib.models.residual", "RMoCoGAN", "RMoCoGANConfig"),
     "image_gan": ("vidlib.models.residual", "ImageGAN", "ImageGANConfig"),
+    "dsa": ("vidlib.models.dsa", "DSA", "DSAConfig"),
+    "rjvae": ("vidlib.models.residual", "RJVAE", "RJVAEConfig"),
 }
 
 

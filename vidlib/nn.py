@@ -2,8 +2,11 @@
 factorised spatio-temporal self-attention (F-SA), spectral norm, weight-init and EMA
 helpers, MoCoGAN's image generator G_I, motion GRU R_M, patch discriminators D_I and
 D_V and frame sampler S_1 (which G3AN, NAVS and the residual-vector models reuse),
-the strided 3-D discriminator trunk of VGAN and TGAN, and the (2+1)D encoder of
-AVLAE's D_V and E_M*.
+the strided 3-D discriminator trunk of VGAN and TGAN, the (2+1)D encoder of
+AVLAE's D_V and E_M*, and the blocks of the sequential VAEs (DSA and RJVAE, whose
+architecture derives from DSA's): the frame encoder and decoder, the bi-LSTM
+posterior of a per-video code, the LSTM Gaussian prior and the reparameterised
+draw.
 
 Video features are ``(B, C, T, H, W)``. A transposed convolution over time and space
 is written with its temporal and spatial parts apart (kernel ``k_t``/``k_s``, stride
@@ -477,3 +480,226 @@ class PatchVideoDiscriminator(nn.Module):
         """Videos ``(B, C, T, H, W)`` → ``(B, 1 + extra_logits)``: the GAN logit, then
         the extra ones; logits of the remaining time positions are averaged."""
         return self.net(videos).mean(dim=(2, 3, 4))
+
+
+# --- the sequential VAEs' blocks (DSA and RJVAE, whose architecture derives from it)
+
+
+def _lrelu() -> nn.LeakyReLU:
+    return nn.LeakyReLU(VAE_LRELU_SLOPE, inplace=True)
+
+
+#: slope of every LeakyReLU of the VAE blocks (the DSA re-implementations name none)
+VAE_LRELU_SLOPE = 0.2
+#: stride-2 layers of the VAE frame encoder and decoder: 64 → 8, as in DSA's Sprites
+VAE_DOWNSAMPLINGS = 3
+
+
+def check_vae_resolution(resolution: int) -> None:
+    """The VAE frame encoder halves H three times and the decoder doubles it three
+    times: ``resolution`` must be a positive multiple of 8 (ValueError otherwise)."""
+    step = 2**VAE_DOWNSAMPLINGS
+    if resolution < step or resolution % step:
+        raise ValueError(
+            f"resolution must be a positive multiple of {step} (the frame encoder "
+            f"halves it {VAE_DOWNSAMPLINGS} times), got {resolution}"
+        )
+
+
+class FrameEncoder(nn.Sequential):
+    """The per-frame conv encoder of DSA (Li & Mandt 2018) as re-implemented
+    (reference: yatindandi's ``DisentangledVAE``): Conv k5 s1 p2 C → ``width``, then
+    3× Conv k5 s2 p2 ``width`` → ``width``, each with BN2d and LeakyReLU; flatten
+    (``width``·(H/8)²) → Linear ``hidden`` (BN1d, LeakyReLU) → Linear ``out`` (BN1d,
+    LeakyReLU). Frames ``(N, C, H, W)`` → features ``(N, out)``."""
+
+    def __init__(
+        self, channels: int, resolution: int, width: int, hidden: int, out: int
+    ) -> None:
+        check_vae_resolution(resolution)
+        layers: list[nn.Module] = []
+        for i in range(1 + VAE_DOWNSAMPLINGS):
+            c_in, stride = (channels, 1) if i == 0 else (width, 2)
+            layers += [nn.Conv2d(c_in, width, 5, stride, 2), nn.BatchNorm2d(width)]
+            layers.append(_lrelu())
+        side = resolution // 2**VAE_DOWNSAMPLINGS
+        layers.append(nn.Flatten())
+        for c_in, c_out in ((width * side * side, hidden), (hidden, out)):
+            layers += [nn.Linear(c_in, c_out), nn.BatchNorm1d(c_out), _lrelu()]
+        super().__init__(*layers)
+
+
+class FrameDecoder(nn.Module):
+    """The conv decoder of DSA as re-implemented: a latent ``(N, dim_in)`` → Linear
+    ``hidden`` → Linear ``width``·(H/8)² (LeakyReLU after both, no BN) → reshape to
+    ``(width, H/8, W/8)`` → 3× ConvT k5 s2 p2 op1 (BN2d, LeakyReLU) → ConvT k5 s1 p2
+    to C → tanh: frames ``(N, C, H, W)`` in [-1, 1], the mean of p(x | latent)."""
+
+    def __init__(
+        self, dim_in: int, channels: int, resolution: int, width: int, hidden: int
+    ) -> None:
+        super().__init__()
+        check_vae_resolution(resolution)
+        self.side = resolution // 2**VAE_DOWNSAMPLINGS
+        self.fc = nn.Sequential(
+            nn.Linear(dim_in, hidden),
+            _lrelu(),
+            nn.Linear(hidden, width * self.side**2),
+            _lrelu(),
+        )
+        layers: list[nn.Module] = []
+        for _ in range(VAE_DOWNSAMPLINGS):
+            layers += [nn.ConvTranspose2d(width, width, 5, 2, 2, output_padding=1)]
+            layers += [nn.BatchNorm2d(width), _lrelu()]
+        layers += [nn.ConvTranspose2d(width, channels, 5, 1, 2), nn.Tanh()]
+        self.convs = nn.Sequential(*layers)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        """``(N, dim_in)`` → ``(N, C, H, W)`` in [-1, 1]."""
+        h = rearrange(self.fc(latent), "n (c h w) -> n c h w", h=self.side, w=self.side)
+        return self.convs(h)
+
+
+class GaussianHead(nn.Module):
+    """Two Linear layers from a hidden state: the mean and the log-variance of a
+    diagonal Gaussian, ``(..., dim_in)`` → ``((..., dim), (..., dim))``."""
+
+    def __init__(self, dim_in: int, dim: int) -> None:
+        super().__init__()
+        self.mean = nn.Linear(dim_in, dim)
+        self.logvar = nn.Linear(dim_in, dim)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mean(h), self.logvar(h)
+
+
+class SequencePosterior(nn.Module):
+    """q(c | x(1:T)) of a code drawn once per video (DSA's f, RJVAE's μ): a bi-LSTM
+    over per-frame features, the forward state at the last step ‖ the backward state
+    at the first, then :class:`GaussianHead`. ``(B, T, dim_in)`` → mean, logvar
+    ``(B, dim)``."""
+
+    def __init__(self, dim_in: int, hidden: int, dim: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(dim_in, hidden, batch_first=True, bidirectional=True)
+        self.head = GaussianHead(2 * hidden, dim)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, _ = self.lstm(features)  # (B, T, 2·hidden): forward ‖ backward
+        k = self.lstm.hidden_size
+        forward_last, backward_first = out[:, -1, :k], out[:, 0, k:]
+        return self.head(torch.cat([forward_last, backward_first], dim=-1))
+
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]
+
+
+class LSTMGaussianPrior(nn.Module):
+    """An autoregressive diagonal-Gaussian prior: an LSTMCell fed ``dim_in`` values
+    per step, whose state h(t) gives the mean and log-variance of step t through a
+    :class:`GaussianHead` (DSA's p(z(t) | z(<t)), RJVAE's p(δ(t) | δ(<t), μ); each
+    model says what it feeds in). The state starts at zeros."""
+
+    def __init__(self, dim_in: int, hidden: int, dim: int) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(dim_in, hidden)
+        self.head = GaussianHead(hidden, dim)
+
+    def step(
+        self, inputs: torch.Tensor, state: LSTMState | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, LSTMState]:
+        """One step: inputs ``(B, dim_in)`` → mean, logvar ``(B, dim)`` and the new
+        state (None: zeros)."""
+        h, c = self.cell(inputs, state)
+        mean, logvar = self.head(h)
+        return mean, logvar, (h, c)
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every step of a known input sequence ``(B, T, dim_in)`` (teacher forcing:
+        the conditionals the ELBO scores posterior samples with) → mean, logvar
+        ``(B, T, dim)``."""
+        state, means, logvars = None, [], []
+        for t in range(inputs.shape[1]):
+            mean, logvar, state = self.step(inputs[:, t], state)
+            means.append(mean)
+            logvars.append(logvar)
+        return torch.stack(means, 1), torch.stack(logvars, 1)
+
+
+def reparameterise(
+    mean: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None
+) -> torch.Tensor:
+    """A draw of N(mean, diag e^logvar) as mean + e^{logvar/2}·ε (Kingma & Welling
+    2014), ε ~ N(0, I) from the global RNG unless given (same shape as ``mean``)."""
+    if eps is None:
+        eps = torch.randn_like(mean)
+    return mean + (0.5 * logvar).exp() * eps
+
+
+@torch.no_grad()
+def vae_init(net: nn.Module) -> nn.Module:
+    """The init of the DSA re-implementation, in place; returns ``net``: every
+    Conv2d, ConvTranspose2d and Linear weight Kaiming-normal (PyTorch's defaults:
+    fan-in, gain √2), biases kept; every BatchNorm γ = 1 **and β = 1**, as there.
+    LSTMs keep PyTorch's init."""
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.kaiming_normal_(module.weight)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+            nn.init.ones_(module.weight)
+            nn.init.ones_(module.bias)
+    return net
+
+
+def check_vae_config(cfg: Any, positive: tuple[str, ...]) -> None:
+    """Checks the configs of the sequential VAEs share; raises ``ValueError`` naming
+    the field: ``frames`` >= 2 (the bi-LSTM of q(· | x(1:T)) needs a sequence), a
+    ``resolution`` the frame encoder takes (:func:`check_vae_resolution`), every
+    field in ``positive`` >= 1, ``obs_var`` and ``lr`` > 0, betas in [0, 1)."""
+    if cfg.frames < 2:
+        raise ValueError(
+            f"frames must be >= 2: the bi-LSTM of the posterior over the whole video "
+            f"needs a sequence, got frames={cfg.frames}"
+        )
+    check_vae_resolution(cfg.resolution)
+    for name in positive:
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    for name in ("obs_var", "lr"):
+        if not getattr(cfg, name) > 0:
+            raise ValueError(f"{name} must be > 0, got {getattr(cfg, name)}")
+    for name in ("beta1", "beta2"):
+        if not 0 <= getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {getattr(cfg, name)}")
+
+
+def check_vae_clips(video: torch.Tensor, cfg: Any) -> torch.Tensor:
+    """``video`` if it is a batch of clips ``(B, C, T, H, W)`` with the config's C, H
+    and W and T >= 2 (any length: the posteriors run over whatever T is given);
+    else a ValueError naming what is expected."""
+    res = cfg.resolution
+    expected = (cfg.channels, res, res)
+    if video.ndim != 5 or (video.shape[1], *video.shape[3:]) != expected:
+        raise ValueError(
+            f"expected clips (B, C, T, H, W) = (B, {cfg.channels}, T, {res}, {res}), "
+            f"got {tuple(video.shape)}"
+        )
+    if video.shape[2] < 2:
+        raise ValueError(
+            f"the posterior's bi-LSTM needs clips of >= 2 frames, got T = "
+            f"{video.shape[2]}"
+        )
+    return video
+
+
+def encode_frames(encoder: nn.Module, video: torch.Tensor) -> torch.Tensor:
+    """A per-frame encoder over clips: ``(B, C, T, H, W)`` → ``(B, T, F)``."""
+    frames = rearrange(video, "b c t h w -> (b t) c h w")
+    return rearrange(encoder(frames), "(b t) f -> b t f", t=video.shape[2])
+
+
+def decode_frames(decoder: nn.Module, latents: torch.Tensor) -> torch.Tensor:
+    """A per-frame decoder over latent sequences: ``(B, T, D)`` →
+    ``(B, C, T, H, W)``."""
+    frames = decoder(rearrange(latents, "b t d -> (b t) d"))
+    return rearrange(frames, "(b t) c h w -> b c t h w", t=latents.shape[1])
