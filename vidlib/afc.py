@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from vidlib import viz
+from vidlib.checkpoint import load_weights
 from vidlib.metrics.preference import preference
 from vidlib.results import write_json, write_text
 
@@ -365,14 +366,8 @@ def format_tally(result: dict[str, Any]) -> str:
 
 
 def _load_samples(path: str) -> torch.Tensor:
-    try:
-        samples = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as error:  # noqa: BLE001 (torch raises many types)
-        raise AFCInputError(
-            f"{path}: cannot be read as a tensor file ({type(error).__name__}); "
-            "expected torch.save(videos) with videos (N, C, T, H, W) in [-1, 1]"
-        ) from None
-    return _as_videos(samples, path)
+    expected = "a tensor file: torch.save(videos), videos (N, C, T, H, W) in [-1, 1]"
+    return _as_videos(load_weights(Path(path), expected), path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"key (keep it from the workers): {Path(args.out_dir) / KEY}")
         else:
             print(format_tally(tally(args.answers, args.key)))
-    except AFCInputError as error:
+    except ValueError as error:  # a bad file or argument: one sentence
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
