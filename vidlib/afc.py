@@ -56,7 +56,7 @@ ANSWERS_FORMAT, KEY_FORMAT = "vidlib-afc-answers", "vidlib-afc-key"
 CHOICES = ("left", "right")
 QUESTION = "Which video looks more realistic?"
 DISPLAYS = ("gif", "strip")
-MIN_PIXELS = 128  # small samples are upscaled (nearest) to at least this height
+MIN_PIXELS = 128  # small samples are upscaled (nearest) to this height (strips: half)
 
 
 class AFCInputError(ValueError):
@@ -98,7 +98,8 @@ def _as_videos(samples: torch.Tensor, name: str) -> torch.Tensor:
 
 def _media(video: torch.Tensor, display: str) -> tuple[str, bytes]:
     """One sample ``(3, T, H, W)`` -> (MIME type, bytes) as the page shows it."""
-    scale = max(1, -(-MIN_PIXELS // video.shape[-2]))
+    strip = video.shape[1] > 1 and display == "strip"
+    scale = max(1, -(-(MIN_PIXELS // 2 if strip else MIN_PIXELS) // video.shape[-2]))
     if video.shape[1] > 1 and display == "gif":
         return "image/gif", viz.gif_bytes(video[None], ncol=1, scale=scale)
     strip = viz.upscale(viz.filmstrip(video[None], pad=2)[:-2, :-2], scale)
