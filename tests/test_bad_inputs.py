@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import json
 import math
 import os
 import re
@@ -27,8 +28,8 @@ import torch
 from PIL import Image
 
 from tests.test_train import NoiseVideos, Regression, config, tiny_mocogan
+from vidlib import afc, committed, study
 from vidlib import checkpoint as ckpt
-from vidlib import committed, study
 from vidlib.data.datasets import open_dataset
 from vidlib.data.video import read_frames, read_strip, read_video, write_video
 from vidlib.metrics.extractors import EXTRACTORS, load_extractor
@@ -228,6 +229,33 @@ def results_file(folder: Path, edit: Callable[[str], str]) -> Callable[[], objec
 
 def cli(main: Callable[[list[str]], int], *argv: str) -> Callable[[], object]:
     return lambda: main(list(argv))
+
+
+def afc_samples(n: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 2, 8, 8, generator=generator) * 2 - 1
+
+
+def afc_page(folder: Path) -> dict:
+    """A 2AFC page of 3 tasks in ``folder``; its key."""
+    return afc.write_afc_page(afc_samples(3), afc_samples(3, 1), folder, seed=0)
+
+
+def afc_answers(folder: Path, answers: dict, page_id: str | None = None):
+    """``afc tally`` of one worker's ``answers`` against ``folder``'s page key."""
+    key = afc_page(folder)
+    data = {"format": afc.ANSWERS_FORMAT, "page_id": page_id or key["page_id"]}
+    (folder / "answers.json").write_text(json.dumps(data | {"answers": answers}))
+    argv = [str(folder / "answers.json"), "--key", str(folder / afc.KEY)]
+    return cli(afc.main, "tally", *argv)
+
+
+def afc_key_kept(folder: Path) -> None:
+    """The first page's key is still there, unchanged."""
+    assert (
+        json.loads((folder / afc.KEY).read_text())["page_id"]
+        == (afc_page(folder / "again")["page_id"])
+    )
 
 
 # --- what must stay -------------------------------------------------------------
@@ -502,6 +530,51 @@ CASES: list[Bad] = [
         lambda d: results_file(d, lambda text: text[:40]),
         r"results\.json is not valid JSON .*rerun that run",
         file_kept("results.json"),
+    ),
+]
+
+CASES += [
+    Bad(
+        "2AFC answers of another page (afc tally, exit 2)",
+        lambda d: afc_answers(d, {"task-000": "left"}, page_id="0123456789abcdef"),
+        r"answers\.json answers page '0123456789abcdef', but .*key\.json is the key of "
+        r"page '[0-9a-f]{16}'; expected the key\.json written beside that page",
+        file_kept("answers.json"),
+    ),
+    Bad(
+        "2AFC answers of a task the key does not have",
+        lambda d: afc_answers(d, {"task-009": "left"}),
+        r"answers\.json: task 'task-009' is not in .*key\.json \(its tasks are "
+        r"task-000 to task-002\)",
+    ),
+    Bad(
+        "2AFC answers with a choice other than left or right",
+        lambda d: afc_answers(d, {"task-001": "both"}),
+        r"answers\.json: task 'task-001' has choice 'both'; expected 'left' or 'right'",
+    ),
+    Bad(
+        "a 2AFC page of an empty sample set",
+        lambda d: lambda: afc.write_afc_page(afc_samples(0), afc_samples(0), d, seed=0),
+        r"samples of A are empty \(N = 0\); expected N >= 1 samples",
+    ),
+    Bad(
+        "a 2AFC page of two sample sets of different sizes",
+        lambda d: lambda: afc.write_afc_page(afc_samples(4), afc_samples(3), d, seed=0),
+        r"the page pairs a\[i\] with b\[i\]: A has 4 samples, B has 3; expected the "
+        r"same N",
+    ),
+    Bad(
+        "a 2AFC page into a folder that holds one (its key is kept)",
+        lambda d: (
+            afc_page(d)
+            and (
+                lambda: afc.write_afc_page(
+                    afc_samples(3, 2), afc_samples(3, 3), d, seed=1
+                )
+            )
+        ),
+        r"key\.json exists: .* already holds a 2AFC page; nothing was written",
+        afc_key_kept,
     ),
 ]
 

@@ -424,9 +424,13 @@ class MotionGRU(nn.Module):
 
 class PatchImageDiscriminator(nn.Module):
     """MoCoGAN's D_I: bias-free conv k4 s2 (ndf → 2·ndf → 4·ndf; BatchNorm from the
-    second layer unless spectrally normalised; LReLU 0.2) → patch logits."""
+    second layer unless spectrally normalised; LReLU 0.2) → patch logits, ``logits``
+    per patch (1 for D_I; a class count for the residual-vectors paper's frame
+    classifier of D_I's architecture)."""
 
-    def __init__(self, channels: int, ndf: int, sn: bool = False) -> None:
+    def __init__(
+        self, channels: int, ndf: int, sn: bool = False, logits: int = 1
+    ) -> None:
         super().__init__()
         widths = [channels, ndf, ndf * 2, ndf * 4]
         layers: list[nn.Module] = []
@@ -435,11 +439,12 @@ class PatchImageDiscriminator(nn.Module):
             if i > 0 and not sn:
                 layers.append(nn.BatchNorm2d(c_out))
             layers.append(nn.LeakyReLU(0.2, True))
-        layers.append(maybe_sn(nn.Conv2d(widths[-1], 1, 4, 2, 1, bias=False), sn))
+        head = nn.Conv2d(widths[-1], logits, 4, 2, 1, bias=False)
+        layers.append(maybe_sn(head, sn))
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images ``(N, C, H, W)`` → logits ``(N, 1, H/16, W/16)``."""
+        """images ``(N, C, H, W)`` → logits ``(N, logits, H/16, W/16)``."""
         return self.net(images)
 
 

@@ -17,10 +17,11 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent  # the repository (vidlib is installed editable)
@@ -225,17 +226,31 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON atomically: a temp file in the same folder, then ``os.replace``
-    (the temp files of writes a killed process left behind are deleted first)."""
+    """Write JSON atomically (:func:`atomic_file`), indented, NaN refused."""
+    with atomic_file(path) as f:
+        json.dump(data, f, indent=2, allow_nan=False)
+        f.write("\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text atomically (:func:`atomic_file`)."""
+    with atomic_file(path) as f:
+        f.write(text)
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[TextIO]:
+    """A UTF-8 text handle on a temp file in ``path``'s folder that replaces ``path``
+    (``os.replace``) when the block ends without error and is deleted otherwise; the
+    temp files of writes a killed process left behind are deleted first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for unfinished in path.parent.glob(f".{path.name}.*.tmp"):
         unfinished.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yield f
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

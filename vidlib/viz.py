@@ -62,9 +62,16 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     return image.repeat(factor, axis=-3).repeat(factor, axis=-2)
 
 
+def png_bytes(image: np.ndarray) -> bytes:
+    """An ``(H, W, C)`` uint8 array encoded as PNG."""
+    buffer = io.BytesIO()
+    PILImage.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def save_png(image: np.ndarray, path: Path) -> None:
     """Write an ``(H, W, C)`` uint8 array as PNG."""
-    PILImage.fromarray(image).save(path)
+    Path(path).write_bytes(png_bytes(image))
 
 
 def gif_bytes(
