@@ -79,11 +79,11 @@ def test_zero_residuals_give_the_summary_frame_in_every_frame() -> None:
     codes = method.codes(3)
     with eval_mode(method), torch.no_grad():
         assert not torch.allclose(
-            method.generate(codes)[:, :, 0], method.summary_frames(codes)
+            method.generate(codes)[:, :, 0], method.summary_frames(codes["mu"])
         )
         for p in method.nets["G"].residual.parameters():
             p.zero_()
-        videos, summary = method.generate(codes), method.summary_frames(codes)
+        videos, summary = method.generate(codes), method.summary_frames(codes["mu"])
     assert summary.shape == (3, 3, 16, 16)
     for t in range(videos.shape[2]):
         torch.testing.assert_close(videos[:, :, t], summary, rtol=0, atol=1e-6)
@@ -266,7 +266,7 @@ def test_pretrained_image_gan_loads_into_rjgan() -> None:
     codes = rjgan.codes(4, torch.Generator().manual_seed(1))
     with eval_mode(rjgan), eval_mode(baseline), torch.no_grad():
         images = baseline.generate({"mu": codes["mu"]})[:, :, 0]
-        torch.testing.assert_close(rjgan.summary_frames(codes), images)
+        torch.testing.assert_close(rjgan.summary_frames(codes["mu"]), images)
     with pytest.raises(ValueError, match="no place in ImageGAN"):
         load_start(baseline, rjgan)  # R_M has no place in the image GAN
 

@@ -450,9 +450,10 @@ class RJGAN(_ImageVideoGAN):
         return net.summary(codes["mu"])
 
     @torch.no_grad()
-    def summary_frames(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The sampling generator's summary frames ``G_I(μ)`` ``(B, C, H, W)``."""
-        return self.generator.summary(codes["mu"].to(self.device))
+    def summary_frames(self, mu: torch.Tensor) -> torch.Tensor:
+        """The sampling generator's summary frames x̄ = G_I(μ): μ ``(B, dim_z)`` →
+        ``(B, C, H, W)``."""
+        return self.generator.summary(mu.to(self.device))
 
 
 class RMoCoGAN(_ImageVideoGAN):
