@@ -42,6 +42,8 @@ def test_unrun_profile_builds_and_generates_on_the_meta_device(
 
 def test_the_new_chapters_have_unrun_profiles() -> None:
     baselines = {
-        (slug, p) for slug in ("tgan", "vgan", "avlae") for p in ("gpu", "paper")
+        (slug, p)
+        for slug in ("tgan", "vgan", "avlae", "dsa", "residual")
+        for p in ("gpu", "paper")
     }
     assert baselines <= set(UNRUN)
