@@ -508,6 +508,30 @@ CASES: list[Bad] = [
         r"eval\.metrics: unknown metric 'fvd_magic'; .*expected one of mfd",
     ),
     Bad(
+        "σ ≤ 0 for a residual-vector model's prior N(0, σ²I)",
+        lambda d: (
+            lambda: parse_record(
+                {**RECORD, "model": {**RECORD["model"], "name": "rjgan", "sigma": 0}}
+            )
+        ),
+        r"section 'model': sigma \(σ of the prior N\(0, σ²I\)\) must be > 0, got 0",
+    ),
+    Bad(
+        "a share of images outside (0, 1) for mixed image/video data",
+        lambda d: record("data", "options", {"image_fraction": 1.5}),
+        r"data\.options\.image_fraction: the share of training items that are images"
+        r" must be in \(0, 1\), got 1\.5",
+    ),
+    Bad(
+        "clips of one frame for RJVAE's (or DSA's) bi-LSTM",
+        lambda d: (
+            lambda: parse_record(
+                {**RECORD, "data": {"frames": 1}, "model": {"name": "rjvae"}}
+            )
+        ),
+        r"frames must be >= 2: the bi-LSTM .* needs a sequence, got frames=1",
+    ),
+    Bad(
         "a NaN loss during training",
         nan_at(4, math.nan),
         r"step 5: \{'loss': nan\}.*step 3 is kept",
