@@ -2,15 +2,17 @@
 # (created with $(PYTHON); reinstalled only when requirements.txt or pyproject.toml
 # change), so on a fresh clone `make test` or `make book` is the only command.
 #
-#   make book    run every notebook with the cpu profile, build _build/html
-#                (FRESH=1: first retrain the committed reference runs, about an hour
-#                each on two CPU cores; see vidlib/committed.py)
+#   make book    run every notebook with the cpu profile, JOBS (default 2) chapters
+#                at a time, build _build/html (FRESH=1: first retrain the committed
+#                reference runs, about an hour each on two CPU cores; see
+#                vidlib/committed.py)
 #   make test    ruff, pytest (unit + notebook smoke runs), nbval, smoke book build
 #   make lab     JupyterLab on notebooks/ (MyST .md files open as notebooks)
 #   make lint    ruff check + ruff format --check
 #   make clean   remove _build, _runs and book/generated
 
 PYTHON ?= python3
+JOBS ?= 2
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -36,7 +38,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: $(STAMP)
 	$(if $(FRESH),$(PY) -m vidlib.committed $(REFERENCE_SLUGS))
-	$(PY) -m vidlib.runner run --all --profile cpu
+	$(PY) -m vidlib.runner run --all --profile cpu --jobs $(JOBS)
 	$(PY) -m vidlib.runner build --profile cpu
 	@echo "open _build/html/index.html"
 

@@ -22,7 +22,7 @@ from vidlib.runner.cache import OUT_ROOT
 
 @pytest.fixture(scope="module")
 def smoke() -> dict[str, dict]:
-    order = runner.run_all(runner.slugs(), "smoke")
+    order = runner.run_all(runner.slugs(), "smoke", jobs=2)
     return {slug: read_results(OUT_ROOT / "smoke" / slug) for slug in order}
 
 
