@@ -2,18 +2,19 @@
 chapters see it.
 
 This module is the Method's one home: the protocol, the sampling mixin for methods
-that sample from a generator ``G``, :func:`sample`, the table of the book's models
-(:data:`METHODS`), :func:`build` (a Method from the ``model`` section of an
-experiment record) and :func:`load_trained` (a finished run's Method at its last
-checkpoint). It imports no paper module at import time: :func:`build` loads the one
-a record names.
+that sample from a generator ``G``, the base of the sequential VAEs' Methods,
+:func:`sample`, the table of the book's models (:data:`METHODS`), :func:`build` (a
+Method from the ``model`` section of an experiment record) and :func:`load_trained`
+(a finished run's Method at its last checkpoint). It imports no paper module at
+import time: :func:`build` loads the one a record names.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +23,7 @@ from torch import nn
 
 from vidlib import checkpoint as ckpt
 from vidlib.hints import did_you_mean
-from vidlib.nn import recalibrate_batchnorm
+from vidlib.nn import recalibrate_batchnorm, vae_init
 from vidlib.results import read_results_file
 
 #: model name in a record's ``model`` section -> (module, Method class, config class)
@@ -108,6 +109,53 @@ class SamplesFromG:
             ema, lambda: self._run(ema, self.codes(size, gen)), batches
         )
         self._calibrated = versions
+
+
+class VAEMethod:
+    """What the sequential VAEs' Methods share: ``nets`` ``"E"`` (the inference
+    model q) and ``"G"`` (the generative model p), each built from the config and
+    initialised by :func:`~vidlib.nn.vae_init` (E first, then G), one Adam over both
+    (``opts["vae"]``), and :meth:`train_step` on the negative ELBO of the paper
+    module's ``elbo``; ``codes``, ``generate``, ``encode`` and ``elbo`` are the
+    paper's."""
+
+    name = ""  # the model name of ``config``
+
+    def __init__(
+        self,
+        cfg: Any,
+        inference: Callable[[Any], nn.Module],
+        generative: Callable[[Any], nn.Module],
+    ) -> None:
+        self.cfg = cfg
+        self.config = {"model": self.name, **asdict(cfg)}
+        self.nets: dict[str, nn.Module] = {
+            "E": vae_init(inference(cfg)),
+            "G": vae_init(generative(cfg)),
+        }
+        params = [p for net in self.nets.values() for p in net.parameters()]
+        betas = (cfg.beta1, cfg.beta2)
+        self.opts = {"vae": torch.optim.Adam(params, cfg.lr, betas)}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.nets["G"].parameters()).device
+
+    def elbo(self, video: torch.Tensor) -> Any:
+        """The terms of the negative ELBO per clip, with a ``loss`` property (their
+        batch mean of their sum): the paper module's."""
+        raise NotImplementedError(f"{type(self).__name__} defines no elbo")
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        """One Adam step on the negative ELBO, averaged over the batch's clips; the
+        loss and each term's batch mean."""
+        terms = self.elbo(batch["video"])
+        loss = terms.loss
+        self.opts["vae"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.opts["vae"].step()
+        scalars = {name: value.mean() for name, value in terms._asdict().items()}
+        return {"loss": loss.item()} | {k: v.item() for k, v in scalars.items()}
 
 
 @contextmanager

@@ -70,13 +70,14 @@ metrics.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from vidlib.losses import gaussian_log_likelihood, kl_diag_gaussians, kl_to_isotropic
+from vidlib.method import VAEMethod
 from vidlib.nn import (
     VAE_LRELU_SLOPE,
     FrameDecoder,
@@ -89,7 +90,6 @@ from vidlib.nn import (
     decode_frames,
     encode_frames,
     reparameterise,
-    vae_init,
 )
 
 
@@ -204,29 +204,19 @@ class ELBO(NamedTuple):
         return (self.nll + self.kl_f + self.kl_z).mean()
 
 
-class DSA:
-    """The Method: the factorised DSA trained on its ELBO (D3).
+class DSA(VAEMethod):
+    """The Method: the factorised DSA trained on its ELBO (D3), one Adam step on −(D3)
+    per batch (:class:`~vidlib.method.VAEMethod`).
 
     ``nets``: ``"E"`` (:class:`DSAInference`, q) and ``"G"`` (:class:`DSAGenerative`,
     p); one Adam over both (``opts["vae"]``)."""
 
+    name = "dsa"
     appearance_code = "f"
     motion_code = "eps"
 
     def __init__(self, cfg: DSAConfig = DSAConfig()) -> None:
-        self.cfg = cfg
-        self.config = {"model": "dsa", **asdict(cfg)}
-        self.nets: dict[str, nn.Module] = {
-            "E": vae_init(DSAInference(cfg)),
-            "G": vae_init(DSAGenerative(cfg)),
-        }
-        params = [p for net in self.nets.values() for p in net.parameters()]
-        betas = (cfg.beta1, cfg.beta2)
-        self.opts = {"vae": torch.optim.Adam(params, cfg.lr, betas)}
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.nets["G"].parameters()).device
+        super().__init__(cfg, DSAInference, DSAGenerative)
 
     def codes(
         self, n: int, gen: torch.Generator | None = None
@@ -273,13 +263,3 @@ class DSA:
         kl_f = kl_to_isotropic(post.f_mean, post.f_logvar)
         kl_z = kl_diag_gaussians(post.z_mean, post.z_logvar, prior_mean, prior_logvar)
         return ELBO(nll, kl_f, kl_z.sum(-1))
-
-    def train_step(self, batch: dict, step: int) -> dict[str, float]:
-        """One Adam step on −(D3), averaged over the batch's clips."""
-        terms = self.elbo(batch["video"])
-        loss = terms.loss
-        self.opts["vae"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.opts["vae"].step()
-        scalars = {name: value.mean() for name, value in terms._asdict().items()}
-        return {"loss": loss.item()} | {k: v.item() for k, v in scalars.items()}

@@ -138,7 +138,7 @@ from vidlib.losses import (
     lazy_r1_weight,
     r1_penalty,
 )
-from vidlib.method import SamplesFromG
+from vidlib.method import SamplesFromG, VAEMethod
 from vidlib.nn import (
     VAE_LRELU_SLOPE,
     FrameDecoder,
@@ -158,7 +158,6 @@ from vidlib.nn import (
     encode_frames,
     reparameterise,
     sample_frames,
-    vae_init,
 )
 
 
@@ -628,29 +627,19 @@ class RJVAEELBO(NamedTuple):
         return (self.nll + self.kl_mu + self.kl_delta).mean()
 
 
-class RJVAE:
-    """The Method of RJVAE: the residual-vector VAE trained on its ELBO (R3).
+class RJVAE(VAEMethod):
+    """The Method of RJVAE: the residual-vector VAE trained on its ELBO (R3), one Adam
+    step on −(R3) per batch (:class:`~vidlib.method.VAEMethod`).
 
     ``nets``: ``"E"`` (:class:`RJVAEInference`, q) and ``"G"``
     (:class:`RJVAEGenerative`, p); one Adam over both (``opts["vae"]``)."""
 
+    name = "rjvae"
     appearance_code = None  # no appearance/motion split (module docstring)
     motion_code = None
 
     def __init__(self, cfg: RJVAEConfig = RJVAEConfig()) -> None:
-        self.cfg = cfg
-        self.config = {"model": "rjvae", **asdict(cfg)}
-        self.nets: dict[str, nn.Module] = {
-            "E": vae_init(RJVAEInference(cfg)),
-            "G": vae_init(RJVAEGenerative(cfg)),
-        }
-        params = [p for net in self.nets.values() for p in net.parameters()]
-        betas = (cfg.beta1, cfg.beta2)
-        self.opts = {"vae": torch.optim.Adam(params, cfg.lr, betas)}
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.nets["G"].parameters()).device
+        super().__init__(cfg, RJVAEInference, RJVAEGenerative)
 
     def codes(
         self, n: int, gen: torch.Generator | None = None
@@ -708,13 +697,3 @@ class RJVAE:
             post.delta_mean, post.delta_logvar, prior_mean, prior_logvar
         )
         return RJVAEELBO(nll, kl_mu, kl_delta.sum(-1))
-
-    def train_step(self, batch: dict, step: int) -> dict[str, float]:
-        """One Adam step on −(R3), averaged over the batch's clips."""
-        terms = self.elbo(batch["video"])
-        loss = terms.loss
-        self.opts["vae"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.opts["vae"].step()
-        scalars = {name: value.mean() for name, value in terms._asdict().items()}
-        return {"loss": loss.item()} | {k: v.item() for k, v in scalars.items()}
