@@ -1,7 +1,9 @@
 """RJVAE (the residual-vector paper's VAE): parameter counts from the layer shapes,
 shapes, each term of the ELBO (R3) against its closed form and a Monte-Carlo
 estimate, the summary-frame path, the prior's sampling path, updates and bad configs
-(exact resume: tests/test_train.py; the GANs of the paper: tests/test_residual.py)."""
+(exact resume: tests/test_train.py; the GANs of the paper: tests/test_residual.py).
+The helpers shared with DSA's tests (clips, layer-shape counts of the shared frame
+encoder/decoder, the Monte-Carlo checks) are tests/test_dsa.py's."""
 
 from __future__ import annotations
 
@@ -11,9 +13,19 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from tests.test_dsa import (
+    check_train_steps_learn,
+    clips,
+    count,
+    frame_decoder_count,
+    frame_encoder_count,
+    linear,
+    lstm,
+    tame_logvars,
+    within,
+)
 from vidlib.method import build, eval_mode, method_classes, sample
 from vidlib.models.residual import RJVAE, RJVAEConfig
-from vidlib.nn import GaussianHead
 
 TINY = dict(
     dim_z=5,
@@ -26,48 +38,22 @@ TINY = dict(
 )
 
 
-def count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 def small(**overrides) -> RJVAE:
     torch.manual_seed(0)
     return RJVAE(RJVAEConfig(**{**TINY, **overrides}))
 
 
-def clips(b: int = 3, frames: int = 4, res: int = 16, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(b, 3, frames, res, res, generator=gen) * 2 - 1
-
-
-# layer shapes -> parameters (weights + biases; BN: γ and β)
-def conv(c_in: int, c_out: int, k: int) -> int:
-    return c_in * c_out * k * k + c_out
-
-
-def linear(n_in: int, n_out: int) -> int:
-    return n_in * n_out + n_out
-
-
-def lstm(n_in: int, h: int) -> int:
-    """One direction of nn.LSTM or an nn.LSTMCell: 4 gates, two biases each."""
-    return 4 * h * (n_in + h) + 2 * 4 * h
-
-
 def expected_counts(
     c: int, res: int, w: int, fc: int, feat: int, h: int, d: int
 ) -> dict[str, int]:
-    side = res // 8
-    encoder = conv(c, w, 5) + 3 * conv(w, w, 5) + 4 * 2 * w
-    encoder += linear(w * side**2, fc) + 2 * fc + linear(fc, feat) + 2 * feat
-    decoder = linear(d, fc) + linear(fc, w * side**2)
-    decoder += 3 * (conv(w, w, 5) + 2 * w) + conv(w, c, 5)
+    """DSA's frame encoder and decoder (tests/test_dsa.py), the decoder reading z(t)
+    of size d; q(μ) as DSA's q(f); q(δ(t)) and the prior also read μ."""
     return {
-        "frames": encoder,
+        "frames": frame_encoder_count(c, res, w, fc, feat),
         "q_mu": 2 * lstm(feat, h) + 2 * linear(2 * h, d),
         "q_delta": linear(feat + d, h) + 2 * linear(h, d),
         "prior": lstm(2 * d, h) + 2 * linear(h, d),
-        "decoder": decoder,
+        "decoder": frame_decoder_count(d, c, res, w, fc),
     }
 
 
@@ -237,26 +223,6 @@ def test_q_delta_reads_the_sampled_mu() -> None:
     assert not torch.allclose(a.delta_mean, b.delta_mean)
 
 
-@torch.no_grad()
-def tame_logvars(method: RJVAE) -> RJVAE:
-    """Scale every log-variance head by 0.1: at the re-implementation's init some
-    log-variances reach ±15, which makes Monte-Carlo estimates of the KLs (but not
-    the closed forms) too noisy to tell a wrong term from a right one."""
-    for module in [*method.nets["E"].modules(), *method.nets["G"].modules()]:
-        if isinstance(module, GaussianHead):
-            module.logvar.weight.mul_(0.1)
-            module.logvar.bias.mul_(0.1)
-    return method
-
-
-def within(analytic: torch.Tensor, draws: torch.Tensor, k: int) -> None:
-    """The K-draw average of ``draws`` (one Monte-Carlo draw of a term each) and of
-    the closed-form ``analytic`` differ by < 5 standard errors of the per-draw
-    difference (a false alarm every ~1.7 M seeds; the seed is fixed)."""
-    diff = (analytic - draws).double()
-    assert abs(diff.mean().item()) < 5 * diff.std().item() / math.sqrt(k)
-
-
 def test_elbo_terms_match_their_monte_carlo_estimates() -> None:
     """Each KL of (R3) in closed form (σ = 0.5) against E_q[log q − log p] with the
     densities of (R1)/(R2) from torch.distributions, at the same K draws (common
@@ -285,15 +251,7 @@ def test_elbo_terms_match_their_monte_carlo_estimates() -> None:
 
 
 def test_train_step_decreases_the_loss_on_a_tiny_batch() -> None:
-    method = small(lr=3e-3)
-    batch = {"video": clips(4)}
-    torch.manual_seed(0)
-    losses = [method.train_step(batch, step) for step in range(30)]
-    assert set(losses[0]) == {"loss", "nll", "kl_mu", "kl_delta"}
-    assert all(math.isfinite(v) for s in losses for v in s.values())
-    first = sum(s["loss"] for s in losses[:3]) / 3
-    last = sum(s["loss"] for s in losses[-3:]) / 3
-    assert last < 0.9 * first
+    check_train_steps_learn(small(lr=3e-3), {"loss", "nll", "kl_mu", "kl_delta"})
 
 
 def test_reconstruct_and_clip_checks() -> None:
