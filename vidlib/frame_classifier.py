@@ -24,7 +24,7 @@ and resumes from ``<cache_dir>/<hash>/train/`` when interrupted.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,18 @@ import torch
 import torch.nn.functional as F
 
 from vidlib import checkpoint as ckpt
-from vidlib.data.shapes import DATASET, ShapesConfig, ShapesVideos
-from vidlib.judging import CACHE_DIR, WEAK_ACCURACY, read_cached, timed_training
+from vidlib.data.shapes import ShapesConfig, ShapesVideos
+from vidlib.judging import (
+    CACHE_DIR,
+    WEAK_ACCURACY,
+    cache_folder,
+    fit_on_shapes,
+    read_cache,
+    read_cached,
+    shapes_record,
+    timed_training,
+    write_cache,
+)
 from vidlib.metrics.frame_is import (
     MIN_RESOLUTION,
     FrameClassifier,
@@ -42,8 +52,6 @@ from vidlib.metrics.frame_is import (
     frame_labels,
 )
 from vidlib.nn import recalibrate_batchnorm
-from vidlib.results import write_json
-from vidlib.train import TrainConfig, fit
 
 FRAME_CLASSIFIER_VERSION = 1
 """Bump when the network or the training change: old caches are then ignored."""
@@ -131,21 +139,7 @@ def train_frame_classifier(
     """Train through ``fit`` into ``out_dir``; measure the test accuracy."""
     trainer = FrameClassifierTrainer(config, training, record)
     seed = record["seed"]
-    data = ShapesVideos(
-        config, size=training.steps * training.batch_size, seed=seed, split="train"
-    )
-    run = TrainConfig(
-        out_dir=str(out_dir),
-        steps=training.steps,
-        batch_size=training.batch_size,
-        seed=seed,
-        device="cpu",  # the cache must not depend on the machine
-        checkpoint_every=100,
-        keep_checkpoints=1,
-        sample_every=0,
-        progress=progress,
-    )
-    fit(trainer, data, run)
+    data = fit_on_shapes(trainer, config, training, seed, out_dir, progress)
     net = trainer.nets["classifier"]
     batches = iter(
         torch.utils.data.DataLoader(
@@ -185,16 +179,10 @@ def load_frame_classifier(
             f"{len(frame_classes(config))}"
         )
     training = training or FrameClassifierTraining()
-    record = {
-        "version": FRAME_CLASSIFIER_VERSION,
-        "kind": "frame_classifier",
-        "dataset": DATASET,
-        "shapes": config.as_dict(),
-        "seed": seed,
-        "training": asdict(training),
-    }
-    key = ckpt.config_hash(record)
-    folder = Path(cache_dir or CACHE_DIR) / key
+    record = shapes_record(
+        FRAME_CLASSIFIER_VERSION, config, seed, training, kind="frame_classifier"
+    )
+    key, folder = cache_folder(record, cache_dir, CACHE_DIR)
     path = folder / "frame_classifier.pt"
     read = lambda p: _read(p, config, training, key)  # noqa: E731
     classifier = read_cached(path, "frame classifier", read)
@@ -204,17 +192,9 @@ def load_frame_classifier(
                 config, training, record, folder / "train", progress
             )
         )
-        payload = {
-            "net": classifier.net.state_dict(),
-            "accuracy": classifier.accuracy,
-            "config": record,
-            "config_hash": key,
-        }
-        ckpt.save_checkpoint(path, payload)
-        write_json(
-            folder / "accuracy.json",
-            {"accuracy": classifier.accuracy, **seconds, **record},
-        )
+        weights = {"net": classifier.net.state_dict(), "accuracy": classifier.accuracy}
+        report = {"accuracy": classifier.accuracy, **seconds}
+        write_cache(path, weights, record, "accuracy.json", report)
     if classifier.accuracy["frame"] < WEAK_ACCURACY:
         warnings.warn(
             f"frame classifier {classifier.protocol} has test accuracy "
@@ -228,9 +208,7 @@ def load_frame_classifier(
 def _read(
     path: Path, config: ShapesConfig, training: FrameClassifierTraining, key: str
 ) -> FrameClassifier:
-    payload = ckpt.load_weights(path, "a cached frame classifier")
-    if payload.get("config_hash") != key:
-        raise ValueError(f"it was written for config hash {payload.get('config_hash')}")
+    payload = read_cache(path, "a cached frame classifier", key)
     net = FrameClassifierNet(len(frame_classes(config)), ndf=training.ndf)
     net.load_state_dict(payload["net"])
     accuracy = {k: float(v) for k, v in payload["accuracy"].items()}

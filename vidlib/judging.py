@@ -148,21 +148,7 @@ def train_judges(
     """Train the judges through ``fit`` into ``out_dir``; measure test accuracy."""
     trainer = JudgeTrainer(config, training, record)
     seed = record["seed"]
-    data = ShapesVideos(
-        config, size=training.steps * training.batch_size, seed=seed, split="train"
-    )
-    run = TrainConfig(
-        out_dir=str(out_dir),
-        steps=training.steps,
-        batch_size=training.batch_size,
-        seed=seed,
-        device="cpu",  # the cache must not depend on the machine
-        checkpoint_every=100,
-        keep_checkpoints=1,
-        sample_every=0,
-        progress=progress,
-    )
-    fit(trainer, data, run)
+    fit_on_shapes(trainer, config, training, seed, out_dir, progress)
     nets = trainer.nets
     judges = Judges(
         config,
@@ -214,15 +200,8 @@ def load_judges(
             f"got frames={config.frames}, actions={config.actions}"
         )
     training = JudgeTraining(steps=steps or default_steps(config))
-    record = {
-        "version": JUDGES_VERSION,
-        "dataset": DATASET,
-        "shapes": config.as_dict(),
-        "seed": seed,
-        "training": asdict(training),
-    }
-    key = ckpt.config_hash(record)
-    folder = Path(cache_dir or CACHE_DIR) / key
+    record = shapes_record(JUDGES_VERSION, config, seed, training)
+    key, folder = cache_folder(record, cache_dir, CACHE_DIR)
     path = folder / "judges.pt"
     judges = read_cached(path, "judges", lambda p: _read(p, config, training, key))
     if judges is not None:
@@ -230,20 +209,99 @@ def load_judges(
     judges, seconds = timed_training(
         lambda: train_judges(config, training, record, folder / "train", progress)
     )
-    payload = {
-        "nets": {
-            "action": judges.action.state_dict(),
-            "appearance": judges.appearance.state_dict(),
-        },
-        "accuracy": judges.accuracy,
-        "config": record,
-        "config_hash": key,
+    nets = {
+        "action": judges.action.state_dict(),
+        "appearance": judges.appearance.state_dict(),
     }
-    ckpt.save_checkpoint(path, payload)
-    write_json(
-        folder / "accuracy.json", {"accuracy": judges.accuracy, **seconds, **record}
-    )
+    weights = {"nets": nets, "accuracy": judges.accuracy}
+    report = {"accuracy": judges.accuracy, **seconds}
+    write_cache(path, weights, record, "accuracy.json", report)
     return _warn_if_weak(judges)
+
+
+# --- caches of nets trained on Shapes (the judges, the frame classifier, the flow
+# estimator): keyed by a hash of what they were trained on and how
+
+
+def shapes_record(
+    version: int, config: ShapesConfig, seed: int, training: Any, **extra: Any
+) -> dict[str, Any]:
+    """What a cache is keyed by: the trainer's ``version`` (and ``extra`` fields,
+    such as a ``kind``), the Shapes version ``DATASET`` and ``config``, the seed and
+    the training settings (a dataclass)."""
+    return {
+        "version": version,
+        **extra,
+        "dataset": DATASET,
+        "shapes": config.as_dict(),
+        "seed": seed,
+        "training": asdict(training),
+    }
+
+
+def cache_folder(
+    record: dict[str, Any], cache_dir: str | Path | None, default: Path
+) -> tuple[str, Path]:
+    """The hash of ``record`` and its folder under ``cache_dir`` (None: ``default``)."""
+    key = ckpt.config_hash(record)
+    return key, Path(cache_dir or default) / key
+
+
+def fit_on_shapes(
+    trainer: Any,
+    config: ShapesConfig,
+    training: Any,
+    seed: int,
+    out_dir: Path,
+    progress: bool = True,
+    *,
+    with_flow: bool = False,
+    checkpoint_every: int = 100,
+) -> ShapesVideos:
+    """``fit`` the Method ``trainer`` into ``out_dir`` on the CPU (the cache must not
+    depend on the machine), once through ``training.steps × training.batch_size``
+    train-split clips of ``config`` drawn with ``seed``, keeping the last checkpoint
+    (an interrupted training resumes) and no samples; returns those clips."""
+    size = training.steps * training.batch_size
+    data = ShapesVideos(
+        config, size=size, seed=seed, split="train", with_flow=with_flow
+    )
+    run = TrainConfig(
+        out_dir=str(out_dir),
+        steps=training.steps,
+        batch_size=training.batch_size,
+        seed=seed,
+        device="cpu",
+        checkpoint_every=checkpoint_every,
+        keep_checkpoints=1,
+        sample_every=0,
+        progress=progress,
+    )
+    fit(trainer, data, run)
+    return data
+
+
+def write_cache(
+    path: Path,
+    weights: dict[str, Any],
+    record: dict[str, Any],
+    report_name: str,
+    report: dict[str, Any],
+) -> None:
+    """The cache file ``path`` (``weights`` with ``record`` and its hash, written
+    atomically) and the JSON ``report_name`` beside it (``report`` and ``record``)."""
+    payload = {**weights, "config": record, "config_hash": ckpt.config_hash(record)}
+    ckpt.save_checkpoint(path, payload)
+    write_json(path.parent / report_name, {**report, **record})
+
+
+def read_cache(path: Path, what: str, key: str) -> dict[str, Any]:
+    """The payload of the cache file ``path`` (``what`` names it in errors); a
+    ValueError when it was written for another hash than ``key``."""
+    payload = ckpt.load_weights(path, what)
+    if payload.get("config_hash") != key:
+        raise ValueError(f"it was written for config hash {payload.get('config_hash')}")
+    return payload
 
 
 def read_cached(path: Path, what: str, read: Callable[[Path], T]) -> T | None:
@@ -294,9 +352,7 @@ def _warn_if_weak(judges: Judges) -> Judges:
 def _read(
     path: Path, config: ShapesConfig, training: JudgeTraining, key: str
 ) -> Judges:
-    payload = ckpt.load_weights(path, "cached judges")
-    if payload.get("config_hash") != key:
-        raise ValueError(f"it was written for config hash {payload.get('config_hash')}")
+    payload = read_cache(path, "cached judges", key)
     nets = judge_nets(config, training.width)
     nets["action"].load_state_dict(payload["nets"]["action"])
     nets["appearance"].load_state_dict(payload["nets"]["appearance"])

@@ -67,7 +67,7 @@ steps of 8 clips (5 s) to 0.146 against zero flow's 0.523 at 32×32×8 (16 clips
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +77,20 @@ from einops import rearrange, reduce
 from torch import nn
 
 from vidlib import checkpoint as ckpt
-from vidlib.data.shapes import DATASET, ShapesConfig, ShapesVideos
+from vidlib.data.shapes import ShapesConfig, ShapesVideos
 from vidlib.flow import freeze
 from vidlib.flow.small import SmallFlow, SmallFlowConfig
-from vidlib.judging import read_cached, timed_training
+from vidlib.judging import (
+    cache_folder,
+    fit_on_shapes,
+    read_cache,
+    read_cached,
+    shapes_record,
+    timed_training,
+    write_cache,
+)
 from vidlib.metrics.judges import cpu_threads
-from vidlib.results import ROOT, write_json
-from vidlib.train import TrainConfig, fit
+from vidlib.results import ROOT
 
 FLOW_VERSION = 1
 """Bump when the network, the target or the training change: old caches are ignored."""
@@ -282,26 +289,16 @@ def train_flow(
 ) -> SmallFlow:
     """Train the estimator through ``fit`` into ``out_dir``."""
     trainer = FlowTrainer(training, record)
-    seed = record["seed"]
-    data = ShapesVideos(
+    fit_on_shapes(
+        trainer,
         config,
-        size=training.steps * training.batch_size,
-        seed=seed,
-        split="train",
+        training,
+        record["seed"],
+        out_dir,
+        progress,
         with_flow=True,
-    )
-    run = TrainConfig(
-        out_dir=str(out_dir),
-        steps=training.steps,
-        batch_size=training.batch_size,
-        seed=seed,
-        device="cpu",  # the cache must not depend on the machine
         checkpoint_every=CHECKPOINT_EVERY,
-        keep_checkpoints=1,
-        sample_every=0,
-        progress=progress,
     )
-    fit(trainer, data, run)
     return trainer.nets["flow"]
 
 
@@ -327,15 +324,8 @@ def load_flow_estimator(
     training = training or FlowTraining()
     _check_clips(resolution, frames, training.stride)
     config = ShapesConfig(resolution=resolution, frames=frames)
-    record = {
-        "version": FLOW_VERSION,
-        "dataset": DATASET,
-        "shapes": config.as_dict(),
-        "seed": seed,
-        "training": asdict(training),
-    }
-    key = ckpt.config_hash(record)
-    folder = Path(cache_dir or CACHE_DIR) / key
+    record = shapes_record(FLOW_VERSION, config, seed, training)
+    key, folder = cache_folder(record, cache_dir, CACHE_DIR)
     path = folder / "flow.pt"
     cached = read_cached(path, "flow estimator", lambda p: _read(p, training, key))
     if cached is not None:
@@ -345,14 +335,8 @@ def load_flow_estimator(
     )
     with cpu_threads(1), ckpt.kept_random_state():
         report = evaluate(freeze(net), config, training.test_size, seed)
-    payload = {
-        "net": net.state_dict(),
-        "report": report,
-        "config": record,
-        "config_hash": key,
-    }
-    ckpt.save_checkpoint(path, payload)
-    write_json(folder / "report.json", {**report, **seconds, **record})
+    weights = {"net": net.state_dict(), "report": report}
+    write_cache(path, weights, record, "report.json", {**report, **seconds})
     return _labelled(net, report, key)
 
 
@@ -362,9 +346,7 @@ def _labelled(net: SmallFlow, report: dict[str, Any], key: str) -> SmallFlow:
 
 
 def _read(path: Path, training: FlowTraining, key: str) -> SmallFlow:
-    payload = ckpt.load_weights(path, "a cached flow estimator")
-    if payload.get("config_hash") != key:
-        raise ValueError(f"it was written for config hash {payload.get('config_hash')}")
+    payload = read_cache(path, "a cached flow estimator", key)
     net = training.network()
     net.load_state_dict(payload["net"])
     return _labelled(net, payload["report"], key)
