@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from tests.test_judges import SMOKE, SMOKE_STEPS
 from vidlib import afc
 from vidlib.afc import AFCInputError, tally, write_afc_page
-from vidlib.data.shapes import ShapesConfig, ShapesVideos
+from vidlib.data.shapes import ShapesVideos
 from vidlib.judging import load_judges
 from vidlib.metrics.judges import Judges
 from vidlib.metrics.motion import static_videos
@@ -271,20 +272,11 @@ def test_the_more_confident_clip_wins_and_ties_split() -> None:
     assert entry["rater"] == "judge" and "not a human score" in entry["protocol"]
 
 
-SMOKE = ShapesConfig(
-    resolution=16,
-    frames=6,
-    shapes=("circle", "square"),
-    colors=("red", "green", "blue"),
-    backgrounds=("black",),
-    actions=("right", "left", "up", "down"),
-)  # tests/test_judges.py's smoke config: judges train in ~10 s
-
-
 @pytest.fixture(scope="module")
 def judges(tmp_path_factory: pytest.TempPathFactory) -> Judges:
+    """Judges of tests/test_judges.py's smoke config (they train in ~10 s)."""
     cache = tmp_path_factory.mktemp("judges")
-    return load_judges(SMOKE, cache_dir=cache, steps=200, progress=False)
+    return load_judges(SMOKE, cache_dir=cache, steps=SMOKE_STEPS, progress=False)
 
 
 @pytest.fixture(scope="module")
