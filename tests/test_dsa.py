@@ -380,8 +380,25 @@ def test_reconstruct_and_clip_checks() -> None:
         ("obs_var", 0.0),
         ("lr", -1.0),
         ("beta1", 1.0),
+        ("init", "kaiming"),
     ],
 )
 def test_bad_configs_name_the_field(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
         DSAConfig(**{**TINY, field: value})
+
+
+def test_init_switch_keeps_pytorchs_init_or_applies_the_re_implementations() -> None:
+    """``init: official`` is vidlib.nn.vae_init (BatchNorm β = 1, Kaiming-normal
+    weights); ``init: torch`` leaves PyTorch's (β = 0)."""
+    official, torch_init = small(), small(init="torch")
+    bns = [
+        (a, b)
+        for a, b in zip(
+            official.nets["G"].modules(), torch_init.nets["G"].modules(), strict=True
+        )
+        if isinstance(a, torch.nn.BatchNorm2d)
+    ]
+    assert bns and all(
+        torch.all(a.bias == 1) and torch.all(b.bias == 0) for a, b in bns
+    )

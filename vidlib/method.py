@@ -114,7 +114,8 @@ class SamplesFromG:
 class VAEMethod:
     """What the sequential VAEs' Methods share: ``nets`` ``"E"`` (the inference
     model q) and ``"G"`` (the generative model p), each built from the config and
-    initialised by :func:`~vidlib.nn.vae_init` (E first, then G), one Adam over both
+    initialised by :func:`~vidlib.nn.vae_init` (E first, then G) unless ``cfg.init``
+    is ``"torch"`` (PyTorch's own init), one Adam over both
     (``opts["vae"]``), and :meth:`train_step` on the negative ELBO of the paper
     module's ``elbo``; ``codes``, ``generate``, ``encode`` and ``elbo`` are the
     paper's."""
@@ -129,9 +130,10 @@ class VAEMethod:
     ) -> None:
         self.cfg = cfg
         self.config = {"model": self.name, **asdict(cfg)}
+        init = vae_init if cfg.init == "official" else (lambda net: net)
         self.nets: dict[str, nn.Module] = {
-            "E": vae_init(inference(cfg)),
-            "G": vae_init(generative(cfg)),
+            "E": init(inference(cfg)),
+            "G": init(generative(cfg)),
         }
         params = [p for net in self.nets.values() for p in net.parameters()]
         betas = (cfg.beta1, cfg.beta2)

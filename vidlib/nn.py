@@ -659,13 +659,16 @@ def vae_init(net: nn.Module) -> nn.Module:
 def check_vae_config(cfg: Any, positive: tuple[str, ...]) -> None:
     """Checks the configs of the sequential VAEs share; raises ``ValueError`` naming
     the field: ``frames`` >= 2 (the bi-LSTM of q(· | x(1:T)) needs a sequence), a
-    ``resolution`` the frame encoder takes (:func:`check_vae_resolution`), every
+    ``resolution`` the frame encoder takes (:func:`check_vae_resolution`), ``init``
+    one of :data:`WEIGHT_INITS`, every
     field in ``positive`` >= 1, ``obs_var`` and ``lr`` > 0, betas in [0, 1)."""
     if cfg.frames < 2:
         raise ValueError(
             f"frames must be >= 2: the bi-LSTM of the posterior over the whole video "
             f"needs a sequence, got frames={cfg.frames}"
         )
+    if cfg.init not in WEIGHT_INITS:
+        raise ValueError(f"init must be one of {WEIGHT_INITS}, got {cfg.init!r}")
     check_vae_resolution(cfg.resolution)
     for name in positive:
         if getattr(cfg, name) < 1:

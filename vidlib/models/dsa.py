@@ -111,6 +111,7 @@ class DSAConfig:
     lr: float = 2e-4
     beta1: float = 0.9
     beta2: float = 0.999
+    init: str = "official"  # vidlib.nn.vae_init (re-implementation) or "torch"
 
     def __post_init__(self) -> None:
         check_vae_config(
