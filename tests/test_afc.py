@@ -22,7 +22,13 @@ from vidlib.data.shapes import ShapesVideos
 from vidlib.judging import load_judges
 from vidlib.metrics.judges import Judges
 from vidlib.metrics.motion import static_videos
-from vidlib.metrics.preference import judge_preference, preference, wilson_interval
+from vidlib.metrics.preference import (
+    judge_preference,
+    preference,
+    results_entry,
+    wilson_interval,
+)
+from vidlib.results import write_results
 
 NAMES = ("RunAlpha", "RunBeta")
 
@@ -387,3 +393,19 @@ def test_the_cli_exits_2_with_one_line(
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, err
     assert re.search(r"a\.pt cannot be read as a tensor file: torch\.save", err), err
+
+
+def test_a_judge_preference_entry_fits_a_results_file(tmp_path) -> None:
+    entry = {**preference(3, 1, 2, ("RJGAN", "MoCoGAN")), "protocol": "p", "value": 0.0}
+    flat = results_entry(entry)
+    assert flat["value"] == pytest.approx(4 / 6)  # ties count half
+    assert (flat["first"], flat["wins_first"], flat["wins_second"]) == ("RJGAN", 3, 1)
+    assert (flat["ci_low"], flat["ci_high"]) == tuple(entry["ci"]["RJGAN"])
+    write_results(
+        tmp_path,
+        slug="x",
+        profile="smoke",
+        seed=0,
+        record={},
+        metrics={"judge_2afc": flat},
+    )

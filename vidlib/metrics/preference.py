@@ -122,3 +122,25 @@ def judge_preference(
     )
     protocol = JUDGE_PROTOCOL.format(judge=judges.protocol, level=100 * confidence)
     return {"value": entry["share"][a], **entry, "protocol": protocol, "rater": "judge"}
+
+
+def results_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A preference entry of :func:`judge_preference` (or :func:`preference` with a
+    ``value``) as a results file stores metrics, every field a primitive: the first
+    run's share as ``value``, both runs' names and wins, the ties and the first run's
+    interval."""
+    a, b = entry["names"]
+    low, high = entry["ci"][a]
+    flat = {
+        k: v for k, v in entry.items() if k not in ("names", "counts", "share", "ci")
+    }
+    return flat | {
+        "value": entry["share"][a],
+        "first": a,
+        "second": b,
+        "wins_first": entry["counts"][a],
+        "wins_second": entry["counts"][b],
+        "ci_low": low,
+        "ci_high": high,
+        "better": "higher",
+    }
