@@ -70,7 +70,7 @@ def test_bad_cell_options_are_refused_naming_the_option() -> None:
         r"no training video for actions \['up'\]",
     )
     refused({"identities": IDENTITIES, "heldout": [[2, 0]]}, r"not \(identity, action")
-    with pytest.raises(RecordError, match="'shapes' takes no options"):
+    with pytest.raises(RecordError, match="'shapes' takes only image_fraction"):
         parse_record(record({"options": {"identities": IDENTITIES}}))
     weizmann = {"dataset": "weizmann", "root": "/nowhere"}
     with pytest.raises(RecordError, match=r"model.num_static: .*'index' of dataset"):
