@@ -30,6 +30,7 @@ from vidlib.runner.grids import prepare_grid, run_grid
 from vidlib.runner.notebooks import Param
 from vidlib.runner.order import ordered
 from vidlib.runner.params import cast_value
+from vidlib.runner.plan import kernel_threads
 
 # a MoCoGAN small enough to train two steps in seconds
 TINY = {
@@ -652,7 +653,7 @@ def test_jobs_run_chapters_side_by_side_after_their_needs(tmp_path):
     (a0, a1, a), (b0, _, _), (c0, c1, _) = (interval(s) for s in "abc")
     assert a0 < c1 and c0 < a1  # side by side
     assert b0 >= a1 - 1  # after its need ("created" has whole seconds)
-    assert a["params"]["written_by"] == str(max(1, (os.cpu_count() or 1) // 2))
+    assert a["params"]["written_by"] == str(kernel_threads(2))
 
     failing = (
         chapter(tmp_path, "x")

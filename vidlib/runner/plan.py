@@ -103,6 +103,11 @@ def _run_chapter(
         execute(prepare(slug, profile, overrides, **kwargs), force=force)
 
 
+def kernel_threads(jobs: int) -> int:
+    """Threads each chapter gets when ``jobs`` run side by side: ``cores // jobs``."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
 def _run_side_by_side(
     plan: list[tuple[str, list]],
     profile: str,
@@ -117,7 +122,7 @@ def _run_side_by_side(
     folder = kwargs["notebooks_dir"]
     planned = [slug for slug, _ in plan]
     waits_for = {slug: set(needs_of(slug, folder)) & set(planned) for slug in planned}
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = kernel_threads(jobs)
     todo, done, failures = list(plan), set(), []
     running: dict[Future, str] = {}
     spawn = multiprocessing.get_context("spawn")
