@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from unittest import mock
@@ -105,23 +104,20 @@ def test_a_chapter_run_again_writes_the_same_results_and_only_in_its_folder(
     out_root = tmp_path / "again"
     # a temporary folder of its own (TMPDIR, which the runner, papermill and the
     # kernel use), so that other processes' files in the system's do not count
-    private_tmp = Path(tempfile.mkdtemp())
-    roots = [ROOT, Path.home(), private_tmp]
-    skip = [ROOT / ".venv", ROOT / ".git", ROOT / "_build", tmp_path.parent.parent]
-    skip += [Path.home() / ".cache" / "pip"]
-    before = files(roots, skip)
-    # the fixture's kernels' threads: sums in another order differ in the last digits
-    env = {
-        "OMP_NUM_THREADS": str(kernel_threads(SMOKE_JOBS)),
-        "TMPDIR": str(private_tmp),
-    }
-    with (
-        mock.patch.dict(os.environ, env),
-        mock.patch.object(tempfile, "tempdir", str(private_tmp)),
-    ):
-        again = runner.run("mocogan", "smoke", out_root=out_root, force=True)
-    after = files(roots, skip)
-    shutil.rmtree(private_tmp)
+    with tempfile.TemporaryDirectory() as private:
+        roots = [ROOT, Path.home(), Path(private)]
+        skip = [ROOT / ".venv", ROOT / ".git", ROOT / "_build", tmp_path.parent.parent]
+        skip += [Path.home() / ".cache" / "pip"]
+        before = files(roots, skip)
+        # the fixture's kernels' threads: sums in another order differ in the last
+        # digits
+        env = {"OMP_NUM_THREADS": str(kernel_threads(SMOKE_JOBS)), "TMPDIR": private}
+        with (
+            mock.patch.dict(os.environ, env),
+            mock.patch.object(tempfile, "tempdir", private),
+        ):
+            again = runner.run("mocogan", "smoke", out_root=out_root, force=True)
+        after = files(roots, skip)
     changed = sorted(
         str(p) for p in set(before) | set(after) if before.get(p) != after.get(p)
     )
