@@ -13,19 +13,17 @@ defaults.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
+from timing import measure  # benchmarks/ is sys.path[0] as a script
 
-from vidlib.method import build
 from vidlib.record import profile_record
 
 PAPER_BATCH = 32  # the paper's batch of clips
@@ -57,63 +55,6 @@ def configs(
             for name, overrides in (variants or {}).items():
                 rows[f"{label}, {name})"] = ({**record.model, **overrides}, batch)
     return rows
-
-
-def seconds(fn, repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls (synchronised on CUDA)."""
-    times = []
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
-
-
-def measure(
-    model: Mapping[str, Any],
-    batch_size: int,
-    device: torch.device,
-    bf16: bool,
-    repeats: int,
-) -> dict[str, float]:
-    """Median train-step time and clips/s for training and for sampling of the
-    Method of a record's ``model`` section. With a lazy R1 a repeat is a whole
-    interval of ``r1_every`` steps, so the time per step includes its share of R1."""
-    torch.manual_seed(0)
-    method = build(model)
-    cfg = method.cfg
-    for net in method.nets.values():
-        net.to(device)
-    shape = (batch_size, 3, cfg.frames, cfg.resolution, cfg.resolution)
-    batch = {"video": torch.rand(shape, device=device) * 2 - 1}
-
-    # a lazy R1 runs on one step in r1_every: time whole intervals
-    block = cfg.r1_every if getattr(cfg, "r1_gamma", 0) > 0 else 1
-    steps = itertools.count(1)
-
-    def step() -> None:
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-            for _ in range(block):
-                method.train_step(batch, next(steps))
-
-    @torch.no_grad()
-    def generate() -> None:
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-            method.generate(method.codes(batch_size))
-
-    step()  # warm-up
-    step_s = seconds(step, repeats) / block
-    method.nets["G"].eval()
-    sample_s = seconds(generate, repeats)
-    return {
-        "train_step_s": round(step_s, 3),
-        "train_clips_per_s": round(batch_size / step_s, 2),
-        "sample_clips_per_s": round(batch_size / sample_s, 2),
-    }
 
 
 def benchmark(

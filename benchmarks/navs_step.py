@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import torch
-from mocogan_step import seconds  # benchmarks/ is sys.path[0] when run as a script
+from timing import seconds  # benchmarks/ is sys.path[0] when run as a script
 
 from vidlib.method import build
 from vidlib.record import profile_record

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from mocogan_step import seconds  # benchmarks/ is sys.path[0] as a script
+from timing import seconds  # benchmarks/ is sys.path[0] as a script
 
 from vidlib.flow import freeze, video_flow
 from vidlib.flow.raft import raft

@@ -11,15 +11,18 @@ import math
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from einops import rearrange
-from IPython.display import HTML, Image
 from matplotlib import pyplot as plt
 from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
+
+if TYPE_CHECKING:  # imported where used: fit writes its samples without IPython
+    from IPython.display import HTML, Image
 
 
 def to_uint8(videos: torch.Tensor) -> np.ndarray:
@@ -101,6 +104,8 @@ def show_gif(
     videos: torch.Tensor, ncol: int | None = None, fps: float = 8, scale: int = 2
 ) -> Image:
     """An embedded GIF for a notebook output (renders in JupyterLab and the book)."""
+    from IPython.display import Image
+
     return Image(data=gif_bytes(videos, ncol, fps, scale), format="gif")
 
 
@@ -184,6 +189,8 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> HTML:
             )
             + "</tr>"
         )
+
+    from IPython.display import HTML
 
     body = "".join(row(r, "td") for r in rows)
     return HTML(
