@@ -4,7 +4,8 @@ compiled, fp32 and bf16.
 Run ``python benchmarks/gpu.py`` (one command): on a CUDA device it times every model
 of the book at the paper's size, on a CPU at the cpu profile's size (``--size`` to
 choose). Each row is one model in one setting: ``eager`` or ``compiled``
-(``nn.Module.compile`` on every net) × ``fp32`` or ``bf16`` autocast, with
+(``nn.Module.compile`` on every net but, with R1, the discriminators) × ``fp32`` or
+``bf16`` autocast, with
 
 * ``train_step_s`` / ``train_clips_per_s``: the median ``train_step`` on random clips
   after a warm-up interval (with a lazy R1, whole intervals of ``r1_every`` steps);
@@ -20,10 +21,13 @@ batch. AVLAE's paper size runs RAFT-large untrained: vidlib never downloads its
 weights, and the step's time does not depend on them.
 
 Rows run in child processes, eager settings first, so a budget (``--budget-s``) or a
-stuck compilation (``--child-timeout-s``) costs only the rows not yet run. Results go
-to ``book/results/benchmarks/<device>.json`` after every child, with the machine, its
-load, the versions and the git commit; rerunning resumes: rows already there without
-an error are kept. The compute section of the book reads these files. One GPU is
+long compilation (``--child-timeout-s``; its row says ``stopped after N s``) costs
+only the rows not yet run. Results go
+to ``book/results/benchmarks/<device>.json`` after every child, with the machine and
+the versions; rerunning resumes: it runs only the rows not there or there with an
+error, and each row names its run, whose git commit, load and settings the file lists.
+``--fit-check`` first trains every chapter's smoke experiment on the device
+(:func:`fit_check`). The compute section of the book reads these files. One GPU is
 timed; the multi-GPU rows need the multi-process ``fit``, which does not exist yet.
 """
 
@@ -247,25 +251,39 @@ def main() -> None:
 
     out = args.out or RESULTS / f"{device_slug(device)}.json"
     settings = args.settings or list(SETTINGS)
+    here = machine(device)
     old = json.loads(out.read_text()) if out.exists() else {}
-    kept = [
-        r for r in old.get("rows", []) if "error" not in r and old.get("size") == size
-    ]
-    done = {(r["model"], r["setting"]) for r in kept}
+    if (old.get("size"), old.get("machine", {}).get("device")) != (
+        size,
+        here["device"],
+    ):
+        old = {}  # another size or device: start afresh
+    rows = old.get("rows", [])  # a row with an error is run again
+    done = {(r["model"], r["setting"]) for r in rows if "error" not in r}
     todo = [(m, s) for s in settings for m in args.models if (m, s) not in done]
-    record = {
-        "size": size,
-        "machine": machine(device),
+    runs = old.get("runs", [])
+    run = {
+        "run": len(runs) + 1,
         "git_sha": args.git_sha or git_sha(),
         "repeats": args.repeats,
         "batch": args.batch or "each model's own",
         "load_before": round(os.getloadavg()[0], 2),
-        "rows": kept,
     }
+    record = {"size": size, "machine": here, "runs": [*runs, run], "rows": rows}
+    if "fit_check" in old:
+        record["fit_check"] = old["fit_check"]
+
+    def write() -> None:
+        run["load_after"] = round(os.getloadavg()[0], 2)
+        run["finished"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=2) + "\n")
+
     began = time.perf_counter()
     if args.fit_check:
-        record["fit_check"] = fit_check(device)
+        record["fit_check"] = {"run": run["run"], **fit_check(device)}
         print(json.dumps(record["fit_check"]), flush=True)
+        write()
     for name, wanted in groups(device, todo):
         if time.perf_counter() - began > args.budget_s:
             print(f"budget of {args.budget_s:.0f} s spent: {name} {wanted} not run")
@@ -274,27 +292,23 @@ def main() -> None:
         command += ["--repeats", str(args.repeats), "--batch", str(args.batch)]
         command += ["--child", name, *wanted]
         try:
-            run = subprocess.run(
+            child_run = subprocess.run(
                 command, capture_output=True, text=True, timeout=args.child_timeout_s
             )
-            lines, tail = run.stdout.splitlines(), run.stderr[-300:]
+            lines, tail = child_run.stdout.splitlines(), child_run.stderr[-300:]
         except subprocess.TimeoutExpired as stopped:
             text = stopped.stdout or b""
             lines = (text.decode() if isinstance(text, bytes) else text).splitlines()
             tail = f"stopped after {args.child_timeout_s:.0f} s"
-        rows = [json.loads(line[4:]) for line in lines if line.startswith("ROW ")]
-        for setting in wanted[len(rows) :]:  # the child died before these
-            rows.append({"model": name, "setting": setting, "error": tail})
-        for row in rows:
+        new = [json.loads(line[4:]) for line in lines if line.startswith("ROW ")]
+        for setting in wanted[len(new) :]:  # the child died before these
+            new.append({"model": name, "setting": setting, "error": tail})
+        for row in new:
+            row["run"] = run["run"]
             print(json.dumps(row), flush=True)
-        new = {(r["model"], r["setting"]) for r in rows}
-        record["rows"] = [
-            r for r in record["rows"] if (r["model"], r["setting"]) not in new
-        ] + rows
-        record["load_after"] = round(os.getloadavg()[0], 2)
-        record["created"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=2) + "\n")
+        keys = {(r["model"], r["setting"]) for r in new}
+        rows[:] = [r for r in rows if (r["model"], r["setting"]) not in keys] + new
+        write()
     print(f"wrote {out}")
 
 

@@ -270,11 +270,15 @@ def read_scalars(out_dir: Path) -> list[dict[str, float]]:
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
-    """Tensors in ``batch`` (nested dicts too, as ``collate_mixed`` makes) on device."""
+    """Tensors in ``batch`` (nested dicts, lists and tuples too, as ``collate_mixed``
+    and the RNG states make) on ``device``."""
     if torch.is_tensor(batch):
-        return batch.to(device, non_blocking=True)
+        # asynchronous only to a GPU: a copy to the CPU must be complete when read
+        return batch.to(device, non_blocking=device.type == "cuda")
     if isinstance(batch, dict):
         return {key: _to_device(value, device) for key, value in batch.items()}
+    if type(batch) in (list, tuple):
+        return type(batch)(_to_device(value, device) for value in batch)
     return batch
 
 
@@ -358,16 +362,9 @@ def _restore(method: Method, path: Path, device: torch.device) -> tuple[int, flo
         ckpt.load_state(net, payload["nets"][name], path, name, written)
     for name, opt in method.opts.items():
         opt.load_state_dict(payload["opts"][name])
-    ckpt.set_rng_state(_rng_to_cpu(payload["rng"]))
+    # every RNG state on the CPU, numpy's too: map_location put them on device
+    ckpt.set_rng_state(_to_device(payload["rng"], torch.device("cpu")))
     return int(payload["step"]), float(payload.get("wall_time_s", 0.0))
-
-
-def _rng_to_cpu(state: dict[str, Any]) -> dict[str, Any]:
-    state = dict(state)
-    state["torch"] = state["torch"].cpu()
-    if "cuda" in state:
-        state["cuda"] = [s.cpu() for s in state["cuda"]]
-    return state
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -8,12 +8,17 @@ bundles FFmpeg (torchvision >= 0.28 has no video I/O). Every failure raises
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    import av
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
@@ -54,7 +59,13 @@ def read_video(
     return video if choose is None else video[list(choose(len(video)))]
 
 
+def _av() -> ModuleType:
+    """PyAV, imported on first use: Shapes, and training on them, decode no video."""
+    return importlib.import_module("av")
+
+
 def _open(path: Path) -> av.container.InputContainer:
+    av = _av()
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as error:
@@ -81,7 +92,7 @@ def _decode(
     """Frames ``wanted`` (all when None, at most ``max_frames``) as RGB arrays."""
     last = wanted[-1] + 1 if wanted else max_frames
     chosen = set(wanted) if wanted is not None else None
-    frames = []
+    frames, av = [], _av()
     try:
         for t, frame in enumerate(container.decode(video=0)):
             if chosen is None or t in chosen:
@@ -171,6 +182,7 @@ def write_video(
         codec, options, pix_fmt = "libx264rgb", {"qp": "0"}, "rgb24"
     else:
         codec, options, pix_fmt = "libx264", {"crf": "18"}, "yuv420p"
+    av = _av()
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps, options=options)
         stream.width, stream.height = video.shape[2], video.shape[1]
