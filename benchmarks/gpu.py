@@ -237,6 +237,7 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=float("inf"))
     parser.add_argument("--child-timeout-s", type=float, default=600)
     parser.add_argument("--git-sha", default=None)
+    parser.add_argument("--note", default="", help="what was particular to this run")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--fit-check", action="store_true", help="see fit_check")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -269,6 +270,8 @@ def main() -> None:
         "batch": args.batch or "each model's own",
         "load_before": round(os.getloadavg()[0], 2),
     }
+    if args.note:
+        run["note"] = args.note
     record = {"size": size, "machine": here, "runs": [*runs, run], "rows": rows}
     if "fit_check" in old:
         record["fit_check"] = old["fit_check"]
