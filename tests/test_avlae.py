@@ -188,6 +188,26 @@ def test_codes_and_the_generator_side() -> None:
     assert len(leaky) == 4 and isinstance(g.F_A[-1], nn.Linear)  # between the 5
 
 
+def test_w_every_level_feeds_w_v_to_each_level_after_the_first() -> None:
+    method = small(w_every_level=True)
+    G = method.nets["G"].G.eval()
+    levels = list(G.net)[:-2]
+    seen = []
+    for level in levels:
+        level.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    w_A, w_M = torch.randn(2, 8), torch.randn(2, 8)
+    video = G(w_A, w_M)
+    assert video.shape == (2, 3, 4, 16, 16)
+    w_V = torch.cat([w_A, w_M], dim=1)
+    assert seen[0].shape == (2, 16, 1, 1, 1)
+    for x in seen[1:]:  # the level's input ends with w_V at every position
+        tail = x[:, -16:]
+        torch.testing.assert_close(tail, w_V[:, :, None, None, None].expand_as(tail))
+    plain = small()  # the paper's G: w_V enters the first level only
+    extra = sum(p.numel() for p in G.parameters()) - count(plain.nets["G"].G)
+    assert extra > 0 and len(seen) == len(levels)
+
+
 def test_encode_and_reconstruct_follow_fig_5() -> None:
     """encode: E_A of one random frame and E_M of the clip; reconstruct: G of both."""
     method = small()

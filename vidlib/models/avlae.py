@@ -101,7 +101,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-from einops import rearrange
+from einops import rearrange, repeat
 from torch import nn
 
 from vidlib.flow import freeze, video_flow
@@ -151,6 +151,9 @@ class AVLAEConfig:
     ema_decay: float = 0.0  # EMA of F_A, F_M and G for sampling; 0 = off (paper)
     r1_gamma: float = 0.0  # γ of a lazy R1 on D_I∘E_A and D_V; 0 = off (Alg. 1)
     r1_every: int = 16  # R1 on every r1_every-th Step I, scaled by r1_every
+    w_every_level: bool = (
+        False  # w_V also enters each level of G (ALAE's G); paper: off
+    )
 
     @property
     def levels(self) -> int:
@@ -254,22 +257,34 @@ def generator_layers(cfg: AVLAEConfig) -> list[tuple[int, Transposed]]:
 class VideoGenerator(nn.Module):
     """G (Sec. 4.1): factorised (1+2)D transposed convolutions from ``w_V`` to the
     clip (:func:`generator_layers`, BN + ReLU after each conv), a Conv3d k(1,3,3) to
-    RGB, tanh."""
+    RGB, tanh. With ``w_every_level`` (not the paper's G) ``w_V`` is also concatenated,
+    constant over time and space, to the input of each level after the first, as
+    ALAE's generator gives ``w`` to every layer (there by AdaIN)."""
 
     def __init__(self, cfg: AVLAEConfig) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        c_in = 2 * cfg.dim_w
+        dim_w_V = 2 * cfg.dim_w
+        self.w_every_level = cfg.w_every_level
+        c_in = dim_w_V
         for width, geometry in generator_layers(cfg):
             layers.append(transposed_video_conv(c_in, width, geometry, "1+2d"))
-            c_in = width
-        layers += [nn.Conv3d(c_in, cfg.channels, (1, 3, 3), padding=(0, 1, 1))]
+            c_in = width + dim_w_V * cfg.w_every_level
+        layers += [nn.Conv3d(width, cfg.channels, (1, 3, 3), padding=(0, 1, 1))]
         self.net = nn.Sequential(*layers, nn.Tanh())
 
     def forward(self, w_A: torch.Tensor, w_M: torch.Tensor) -> torch.Tensor:
         """w_A, w_M ``(B, dim_w)`` → clips ``(B, C, T, H, W)`` in [-1, 1]."""
         w_V = torch.cat([w_A, w_M], dim=1)
-        return self.net(rearrange(w_V, "b d -> b d 1 1 1"))
+        if not self.w_every_level:
+            return self.net(rearrange(w_V, "b d -> b d 1 1 1"))
+        *levels, to_rgb, tanh = self.net
+        h = levels[0](rearrange(w_V, "b d -> b d 1 1 1"))
+        for level in levels[1:]:
+            t, height, width = h.shape[2:]
+            w = repeat(w_V, "b d -> b d t h w", t=t, h=height, w=width)
+            h = level(torch.cat([h, w], dim=1))
+        return tanh(to_rgb(h))
 
 
 class Generator(nn.Module):
