@@ -51,6 +51,7 @@ import torch
 from timing import measure  # benchmarks/ is sys.path[0] as a script
 
 from vidlib import __version__
+from vidlib.compute import MODELS, SETTINGS
 from vidlib.experiment import run_experiment
 from vidlib.method import method_classes
 from vidlib.record import profile_record, read_params_file
@@ -58,25 +59,11 @@ from vidlib.record import profile_record, read_params_file
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "book" / "results" / "benchmarks"
 
-#: the book's models, in the order they are timed
-MODELS = (
-    "mocogan",
-    "g3an",
-    "navs",
-    "avlae",
-    "tgan",
-    "vgan",
-    "rjgan",
-    "rmocogan",
-    "rjvae",
-    "dsa",
-)
 #: the paper's batch of the models without a paper record (MoCoGAN's 32 for its
 #: residual counterpart; RJVAE takes DSA's Sprites settings, batch 25)
 DEFAULT_BATCH = {"mocogan": 32, "rmocogan": 32, "rjvae": 25}
 #: the record a model's size comes from, where its slug is not its name
 RECORD_OF = {"rjgan": "residual", "rmocogan": "residual", "rjvae": "residual"}
-SETTINGS = ("eager fp32", "eager bf16", "compiled bf16", "compiled fp32")
 
 
 def model_fields(name: str, fields: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,160 @@
+"""What a step costs: the compute chapter's reading of ``benchmarks/gpu.py``'s files.
+
+``benchmarks/gpu.py`` writes one file per device to ``book/results/benchmarks/``: the
+machine, the runs that filled it, one row per model and setting (``eager`` or
+``compiled`` × ``fp32`` or ``bf16``) and, with ``--fit-check``, each chapter's smoke
+experiment trained on that device. This module reads them and lays them out as the
+chapter's tables; it measures nothing itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vidlib.record import RecordError, profile_record
+from vidlib.results import ROOT
+
+BENCHMARKS = ROOT / "book" / "results" / "benchmarks"
+#: the book's models, in the order they are timed and shown
+MODELS = (
+    "mocogan",
+    "g3an",
+    "navs",
+    "avlae",
+    "tgan",
+    "vgan",
+    "rjgan",
+    "rmocogan",
+    "rjvae",
+    "dsa",
+)
+#: the settings of a row, in the order they are timed and shown
+SETTINGS = ("eager fp32", "eager bf16", "compiled bf16", "compiled fp32")
+#: the chapter whose paper record a model's paper-length run is read from
+CHAPTER_OF = {"rjgan": "residual", "rmocogan": "residual"}
+
+
+def read_benchmarks(folder: Path = BENCHMARKS) -> list[dict[str, Any]]:
+    """Every device's file in ``folder`` (sorted by name), each with its ``file``
+    name added; a file that is not such a record raises ``ValueError`` naming it."""
+    found = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            bench = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not JSON ({error})") from error
+        missing = {"size", "machine", "runs", "rows"} - set(bench)
+        if missing:
+            raise ValueError(
+                f"{path}: missing {sorted(missing)}; expected a file written by "
+                "benchmarks/gpu.py"
+            )
+        found.append({"file": path.name, **bench})
+    return found
+
+
+def models(bench: dict[str, Any]) -> list[str]:
+    """The models of a file's rows, in the order of :data:`MODELS` (others last)."""
+    found = dict.fromkeys(row["model"] for row in bench["rows"])
+    order = {name: i for i, name in enumerate(MODELS)}
+    return sorted(found, key=lambda name: order.get(name, len(order)))
+
+
+def row_of(bench: dict[str, Any], model: str, setting: str) -> dict[str, Any] | None:
+    """The row of ``model`` at ``setting``, or None when it was not run."""
+    for row in bench["rows"]:
+        if (row["model"], row["setting"]) == (model, setting):
+            return row
+    return None
+
+
+def size_of(bench: dict[str, Any], model: str) -> str:
+    """``T×H×W, batch B`` of a model's first measured row."""
+    for row in bench["rows"]:
+        if row["model"] == model and "error" not in row:
+            size = f"{row['frames']}×{row['resolution']}×{row['resolution']}"
+            return f"{size}, batch {row['batch']}"
+    return "not measured"
+
+
+def table(
+    bench: dict[str, Any], key: str, digits: int = 0
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: per model, its size and ``key`` of each setting (``not run``,
+    or the row's error where it failed)."""
+    header = ["model", "clip T×H×W, batch", *SETTINGS]
+    rows = []
+    for model in models(bench):
+        cells = [model, size_of(bench, model)]
+        for setting in SETTINGS:
+            row = row_of(bench, model, setting)
+            if row is None:
+                cells.append("not run")
+            elif "error" in row:
+                cells.append(row["error"][:40])
+            else:
+                cells.append(f"{row[key]:,.{digits}f}")
+        rows.append(cells)
+    return header, rows
+
+
+def ratio(
+    bench: dict[str, Any], model: str, key: str, over: str, under: str
+) -> float | None:
+    """``key`` of ``over`` divided by ``key`` of ``under`` for ``model`` (None when
+    either row is missing or failed)."""
+    a, b = row_of(bench, model, over), row_of(bench, model, under)
+    if a is None or b is None or "error" in a or "error" in b:
+        return None
+    return a[key] / b[key]
+
+
+def paper_steps(model: str) -> int | None:
+    """``train.steps`` of the paper record of a model's chapter (None without one)."""
+    try:
+        record = profile_record(CHAPTER_OF.get(model, model), "paper")
+    except RecordError:
+        return None
+    return int(record.train["steps"])
+
+
+def paper_run_hours(
+    bench: dict[str, Any], setting: str = "eager fp32"
+) -> list[tuple[str, int, float]]:
+    """``(model, steps, hours)``: the paper record's steps times the median step of
+    ``setting``, for each model with both (training steps only: no evaluation, no
+    sample writing); none for a file of another size than the paper's."""
+    if bench["size"] != "paper":
+        return []
+    out = []
+    for model in models(bench):
+        row, steps = row_of(bench, model, setting), paper_steps(model)
+        if row is not None and "error" not in row and steps:
+            out.append((model, steps, steps * row["train_step_s"] / 3600))
+    return out
+
+
+def fit_rows(bench: dict[str, Any]) -> tuple[list[str], list[Sequence[Any]]]:
+    """Header and rows of a file's fit check: per chapter, its status, steps, device
+    and seconds (or the error)."""
+    check = bench.get("fit_check", {})
+    rows = []
+    for chapter, entry in check.items():
+        if not isinstance(entry, dict):
+            continue
+        if "error" in entry:
+            rows.append([chapter, entry["error"][:60], "", "", ""])
+        else:
+            rows.append(
+                [
+                    chapter,
+                    entry["status"],
+                    entry["steps"],
+                    entry["device"],
+                    f"{entry['seconds']:.2f}",
+                ]
+            )
+    return ["chapter", "status", "steps", "device", "seconds"], rows
