@@ -98,9 +98,22 @@ def device_slug(device: torch.device) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+def cpu_model() -> str:
+    """The CPU's model name and its bf16 instructions (bf16 autocast on a CPU is
+    fast only with them), from ``/proc/cpuinfo`` where there is one."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor()
+    name = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    flags = set(re.findall(r"\b(avx512_bf16|amx_bf16)\b", text))
+    return " ".join([name[1] if name else platform.processor(), *sorted(flags)])
+
+
 def machine(device: torch.device) -> dict[str, Any]:
     """What the numbers were measured on."""
     info = {
+        "cpu": cpu_model(),
         "device": torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else f"CPU {platform.machine()}",
