@@ -4,7 +4,7 @@ compiled, fp32 and bf16.
 Run ``python benchmarks/gpu.py`` (one command): on a CUDA device it times every model
 of the book at the paper's size, on a CPU at the cpu profile's size (``--size`` to
 choose). Each row is one model in one setting: ``eager`` or ``compiled``
-(``nn.Module.compile`` on every net but, with R1, the discriminators) × ``fp32`` or
+(``vidlib.train.compile_nets``, what ``fit`` does with ``train.compile``) × ``fp32`` or
 ``bf16`` autocast, with
 
 * ``train_step_s`` / ``train_clips_per_s``: the median ``train_step`` on random clips

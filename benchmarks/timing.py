@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from vidlib.method import build
+from vidlib.train import compile_nets
 
 
 def synchronize(device: torch.device) -> None:
@@ -70,26 +71,24 @@ def measure(
     of the Method of a record's ``model`` section on random clips.
 
     With a lazy R1 a repeat is a whole interval of ``r1_every`` steps, so the time per
-    step includes its share of R1. ``compiled`` compiles every net in place
-    (``nn.Module.compile``) before the first (warm-up) interval, whose time is
-    ``first_interval_s``, but the discriminators of a Method with R1, whose penalty
-    differentiates twice, which compiled graphs cannot; ``untrained`` builds the
+    step includes its share of R1. ``compiled`` compiles the nets in place as ``fit``
+    does with ``train.compile`` (:func:`vidlib.train.compile_nets`) before the first
+    (warm-up) interval, whose time is ``first_interval_s``; ``untrained`` builds the
     resources a Method needs (AVLAE's flow estimator) untrained, which times the
     same."""
     torch.manual_seed(0)
     method = build(model, untrained=untrained)
     cfg = method.cfg
-    r1 = getattr(cfg, "r1_gamma", 0) > 0
-    for name, net in method.nets.items():
+    for net in method.nets.values():
         net.to(device)
-        if compiled and not (r1 and name.startswith("D")):
-            net.compile()
+    if compiled:
+        compile_nets(method)
     batch = random_batch(cfg, batch_size, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
     # a lazy R1 runs on one step in r1_every: time whole intervals
-    block = cfg.r1_every if r1 else 1
+    block = cfg.r1_every if getattr(cfg, "r1_gamma", 0) > 0 else 1
     steps = itertools.count(1)
 
     def step() -> None:

@@ -5,6 +5,7 @@ bad checkpoints."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import subprocess
@@ -34,6 +35,7 @@ from vidlib.models.vgan import VGAN, VGANConfig
 from vidlib.train import (
     TrainConfig,
     batch_indices,
+    compile_nets,
     draw_initial_weights,
     fit,
     seed_everything,
@@ -243,6 +245,45 @@ def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, make) -> N
     log_straight = (tmp_path / "straight" / "scalars.jsonl").read_text()
     log_split = (tmp_path / "split" / "scalars.jsonl").read_text()
     assert log_straight == log_split
+
+
+def test_a_compiled_fit_matches_the_eager_one_and_resumes_across_modes(
+    tmp_path: Path,
+) -> None:
+    eager = build(Regression)
+    fit(eager, NoiseVideos(), config(tmp_path / "eager", steps=6))
+    compiled = build(Regression)
+    fit(compiled, NoiseVideos(), config(tmp_path / "compiled", steps=3, compile=True))
+    assert compiled.nets["G"]._compiled_call_impl is not None  # compiled in place
+    resumed = build(Regression)  # the compiled run's checkpoint, continued eagerly
+    second = fit(resumed, NoiseVideos(), config(tmp_path / "compiled", steps=6))
+    assert second.status == "resumed"
+    for key, value in weights(eager).items():
+        torch.testing.assert_close(weights(resumed)[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_compile_nets_keeps_an_r1_methods_discriminators_eager() -> None:
+    method = tiny_mocogan()
+    assert compile_nets(method) == ["G", "D_I", "D_V", "G_ema"]
+    with_r1 = MoCoGAN(dataclasses.replace(method.cfg, r1_gamma=0.1))
+    assert compile_nets(with_r1) == ["G", "G_ema"]
+    assert with_r1.nets["D_V"]._compiled_call_impl is None
+    keys = set(with_r1.nets["G"].state_dict())
+    assert keys == set(MoCoGAN(with_r1.cfg).nets["G"].state_dict())  # loadable
+
+
+def test_compile_nets_warns_and_compiles_nothing_where_it_cannot(monkeypatch) -> None:
+    import torch._dynamo
+
+    monkeypatch.setattr(torch._dynamo, "is_dynamo_supported", lambda: False)
+    method = Regression()
+    with pytest.warns(UserWarning, match="train.compile: TorchDynamo does not support"):
+        assert compile_nets(method) == []
+    assert method.nets["G"]._compiled_call_impl is None
+    monkeypatch.undo()
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.warns(UserWarning, match="no C\\+\\+ compiler"):
+        assert compile_nets(method) == []
 
 
 def test_skip_if_done_loads_without_training(tmp_path: Path) -> None:

@@ -20,7 +20,10 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
+import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +56,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1", ...
     bf16: bool = False  # bf16 autocast around train_step
+    compile: bool = False  # torch.compile the nets in place (compile_nets)
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -168,6 +172,30 @@ def draw_initial_weights(method: Method, seed: int) -> None:
         opt.load_state_dict(drawn.opts[name].state_dict())
 
 
+def compile_nets(method: Method) -> list[str]:
+    """Compile the nets of ``method`` in place (``nn.Module.compile``: the same
+    parameters and state-dict keys, so checkpoints load either way) and return their
+    names. A Method with R1 (``cfg.r1_gamma`` > 0) keeps all but its generator-side
+    nets (``G``, ``G_ema``) eager: R1 differentiates the discriminator side twice,
+    which compiled graphs cannot. Where PyTorch cannot compile (no TorchDynamo for
+    this Python, or no C++ compiler for a CPU), warn and compile nothing."""
+    import torch._dynamo  # imported on use: it is slow to import
+
+    cannot = None
+    if not torch._dynamo.is_dynamo_supported():
+        cannot = f"TorchDynamo does not support Python {sys.version.split()[0]}"
+    elif not any(shutil.which(cxx) for cxx in ("g++", "c++", "clang++")):
+        cannot = "no C++ compiler (g++, c++ or clang++) is on PATH"
+    if cannot is not None:
+        warnings.warn(f"train.compile: {cannot}; training eagerly", stacklevel=2)
+        return []
+    r1 = getattr(getattr(method, "cfg", None), "r1_gamma", 0) > 0
+    names = [name for name in method.nets if not r1 or name.startswith("G")]
+    for name in names:
+        method.nets[name].compile()
+    return names
+
+
 def fit(
     method: Method, data: Dataset, cfg: TrainConfig, *, keep_weights: bool = False
 ) -> FitResult:
@@ -185,6 +213,8 @@ def fit(
         torch.set_num_threads(cfg.num_threads)
     for net in method.nets.values():
         net.to(device)
+    if cfg.compile:
+        compile_nets(method)
 
     ckpt.remove_unfinished(ckpt_dir)
     latest = _latest_matching_checkpoint(ckpt_dir, config, chash, cfg.steps)
