@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -500,9 +501,9 @@ def test_grid_missing_file_and_clash_with_p(notebooks):
         prep_grid(notebooks, **{"model.ngf": 5})
 
 
-def test_grid_runs_through_run_experiment(notebooks, capsys):
+def test_grid_runs_through_run_experiment(notebooks, capsys, tmp_path):
     """Two tiny MoCoGAN trainings: results with the variant, the index, the table,
-    the main run's key."""
+    the main run's key; then the same grid with ``jobs=2``, in two processes."""
     write_grid(notebooks, "variants: {narrow: {}, wide: {model.ngf: 6}}\n")
     main_job = prep(notebooks)
     assert grid_results(main_job.run_dir) == []
@@ -520,6 +521,17 @@ def test_grid_runs_through_run_experiment(notebooks, capsys):
     assert prep(notebooks).inputs_hash != main_job.inputs_hash
     assert run_grid(prep_grid(notebooks)) == results  # up to date: no training
     assert capsys.readouterr().out.count("up to date") == 2
+
+    # the same grid two processes at a time: the same runs, in the grid's order
+    other = tmp_path / "other" / "notebooks"
+    shutil.copytree(notebooks, other)
+    apart = run_grid(prep_grid(other), jobs=2)
+    assert grid_results(prep(other).run_dir) == apart
+    for a, b in zip(apart, results, strict=True):  # one thread each vs two: rounding
+        assert (a["variant"], a["record"]) == (b["variant"], b["record"])
+        for name, metric in b["metrics"].items():
+            if name != "train_seconds_per_step":
+                assert a["metrics"][name]["value"] == pytest.approx(metric["value"])
 
 
 # ------------------------------------------------------------------ book, CLI

@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         metavar="N",
         help="run up to N chapters at a time, each after the chapters it needs,\n"
-        "with cores/N threads each (default 1)",
+        "with cores/N threads each (default 1); with one chapter, its grid's\n"
+        "variants N at a time",
     )
     p_run.add_argument(
         "--grid",

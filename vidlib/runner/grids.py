@@ -12,9 +12,12 @@ last complete grid, in order, in ``grid/index.json``. The chapter reads them wit
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,13 +213,57 @@ def execute_grid_run(run: GridRun, force: bool = False) -> dict[str, Any]:
     return written
 
 
-def run_grid(runs: Sequence[GridRun], force: bool = False) -> list[dict[str, Any]]:
-    """Execute a grid's runs; then record them in ``<run dir>/grid/index.json``."""
-    results = [execute_grid_run(run, force=force) for run in runs]
+def run_grid(
+    runs: Sequence[GridRun], force: bool = False, jobs: int = 1
+) -> list[dict[str, Any]]:
+    """Execute a grid's runs, ``jobs`` at a time in processes of their own (each with
+    ``cores // jobs`` threads, each resuming from its own checkpoints); then record
+    them in ``<run dir>/grid/index.json``. After a failure no new run starts, the
+    running ones finish, the first failure is raised and no index is written."""
+    if jobs > 1 and len(runs) > 1:
+        results = _run_side_by_side(runs, force, jobs)
+    else:
+        results = [execute_grid_run(run, force=force) for run in runs]
     if runs:
         index = runs[0].run_dir.parent / GRID_INDEX
         write_json(index, {"runs": [run.name for run in runs]})
     return results
+
+
+def _execute_with_threads(run: GridRun, force: bool, threads: int) -> dict[str, Any]:
+    """:func:`execute_grid_run` in a process of its own with ``threads`` threads."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    return execute_grid_run(run, force=force)
+
+
+def _run_side_by_side(
+    runs: Sequence[GridRun], force: bool, jobs: int
+) -> list[dict[str, Any]]:
+    """The runs' results, in order, from ``jobs`` processes at a time."""
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    spawn = multiprocessing.get_context("spawn")
+    results: dict[int, dict[str, Any]] = {}
+    failures: list[BaseException] = []
+    with ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+        pending = {
+            pool.submit(_execute_with_threads, run, force, threads): i
+            for i, run in enumerate(runs)
+        }
+        for future in as_completed(pending):
+            if future.cancelled():
+                continue
+            if future.exception() is not None:
+                failures.append(future.exception())
+                for waiting in pending:
+                    waiting.cancel()  # one not started yet never starts
+            else:
+                results[pending[future]] = future.result()
+    if failures:
+        raise failures[0]
+    return [results[i] for i in range(len(runs))]
 
 
 def grid_inputs(run_dir: Path) -> str:

@@ -5,7 +5,8 @@ Every run of a command is validated before the first one executes, so bad input
 nothing written. With ``jobs`` > 1, chapters whose needs are done run side by side,
 each in its own process with ``cores // jobs`` threads (``OMP_NUM_THREADS`` for its
 kernel); after a failure no new chapter starts, the running ones finish, and the
-first failure is raised.
+first failure is raised. A command of one chapter runs its grid's variants ``jobs``
+at a time instead (:func:`vidlib.runner.grids.run_grid`).
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def run_all(
     if jobs > 1 and len(plan) > 1:
         _run_side_by_side(plan, profile, overrides, kwargs, grid, force, jobs)
         return order
-    for slug, runs in plan:
-        _run_chapter(slug, runs, profile, overrides, kwargs, grid, force)
+    for slug, runs in plan:  # one chapter at a time: its grid runs ``jobs`` at a time
+        _run_chapter(slug, runs, profile, overrides, kwargs, grid, force, jobs=jobs)
     return order
 
 
@@ -90,15 +91,16 @@ def _run_chapter(
     grid: bool,
     force: bool,
     threads: int | None = None,
+    jobs: int = 1,
 ) -> None:
-    """A chapter's grid (``runs``), then the chapter unless only grids run;
-    ``threads`` limits torch's threads here and in the kernel."""
+    """A chapter's grid (``runs``, ``jobs`` at a time), then the chapter unless only
+    grids run; ``threads`` limits torch's threads here and in the kernel."""
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
     if runs:
-        run_grid(runs, force=force)
+        run_grid(runs, force=force, jobs=jobs)
     if not grid:  # prepared again: its inputs include what ran before it
         execute(prepare(slug, profile, overrides, **kwargs), force=force)
 
