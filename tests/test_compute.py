@@ -165,3 +165,71 @@ def test_a_rerun_keeps_measured_rows_and_reruns_failed_ones(tmp_path: Path) -> N
     )
     assert new["train_clips_per_s"] == pytest.approx(2 / new["train_step_s"], rel=0.01)
     assert new["peak_memory_mib"] > 0
+
+
+def test_curve_leaves_out_the_sizes_a_config_refused() -> None:
+    costs = {
+        "rows": [
+            {"model": "g3an", "axis": "frames", "value": 4, "train_step_s": 0.1},
+            {"model": "g3an", "axis": "frames", "value": 8, "skipped": "refused"},
+            {"model": "g3an", "axis": "frames", "value": 16, "train_step_s": 0.4},
+            {"model": "g3an", "axis": "batch", "value": 4, "train_step_s": 0.2},
+        ]
+    }
+    assert compute.curve(costs, "g3an", "frames") == ([4, 16], [0.1, 0.4])
+
+
+def test_navs_dataset_curve_reads_the_videos_and_the_latent_gradients() -> None:
+    rows = [
+        {"setting": "paper size (64x64x16), batch 16", "seconds_per_step": 9.0},
+        {
+            "setting": "cpu profile, 256 videos (per-video tables), sparse latent "
+            "grads",
+            "seconds_per_step": 0.5,
+        },
+        {
+            "setting": "cpu profile, 4096 videos (per-video tables), dense latent "
+            "grads",
+            "seconds_per_step": 0.7,
+        },
+    ]
+    assert compute.navs_dataset_curve({"rows": rows}) == {
+        "sparse": [(256, 0.5)],
+        "dense": [(4096, 0.7)],
+    }
+
+
+def test_own_size_times_are_the_points_at_the_cpu_records_size() -> None:
+    record = profile_record("mocogan", "cpu")
+    size, frames = record.data.resolution, record.data.frames
+    batch = record.train["batch_size"]
+    costs = {
+        "rows": [
+            {
+                "model": "mocogan",
+                "axis": "resolution",
+                "value": size,
+                "train_step_s": 0.1,
+            },
+            {
+                "model": "mocogan",
+                "axis": "resolution",
+                "value": 2 * size,
+                "train_step_s": 0.4,
+            },
+            {
+                "model": "mocogan",
+                "axis": "frames",
+                "value": frames,
+                "train_step_s": 0.12,
+            },
+            {"model": "mocogan", "axis": "batch", "value": batch, "train_step_s": 0.11},
+            {
+                "model": "mocogan",
+                "axis": "batch",
+                "value": 2 * batch,
+                "train_step_s": 0.2,
+            },
+        ]
+    }
+    assert compute.own_size_times(costs, "mocogan") == [0.1, 0.12, 0.11]

@@ -10,6 +10,7 @@ chapter's tables; it measures nothing itself.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,52 @@ def fit_rows(bench: dict[str, Any]) -> tuple[list[str], list[Sequence[Any]]]:
                 ]
             )
     return ["chapter", "status", "steps", "device", "seconds"], rows
+
+
+def read_cost_curves(folder: Path = BENCHMARKS / "cost") -> list[dict[str, Any]]:
+    """Every device's file of ``benchmarks/cost_curves.py`` (sorted by name), each
+    with its ``file`` name added."""
+    return [
+        {"file": path.name, **json.loads(path.read_text())}
+        for path in sorted(Path(folder).glob("*.json"))
+    ]
+
+
+def curve(
+    costs: dict[str, Any], model: str, axis: str
+) -> tuple[list[int], list[float]]:
+    """The values of ``axis`` and the step times measured there for ``model``
+    (points a config refused left out)."""
+    rows = [
+        r
+        for r in costs["rows"]
+        if (r["model"], r["axis"]) == (model, axis) and "train_step_s" in r
+    ]
+    return [r["value"] for r in rows], [r["train_step_s"] for r in rows]
+
+
+def own_size_times(costs: dict[str, Any], model: str) -> list[float]:
+    """The step times of ``model`` measured at its cpu record's own resolution,
+    frames and batch (once per axis of the cost curves)."""
+    record = profile_record(CHAPTER_OF.get(model, model), "cpu")
+    own = {
+        "resolution": record.data.resolution,
+        "frames": record.data.frames,
+        "batch": record.train["batch_size"],
+    }
+    return [
+        r["train_step_s"]
+        for r in costs["rows"]
+        if r["model"] == model and "train_step_s" in r and r["value"] == own[r["axis"]]
+    ]
+
+
+def navs_dataset_curve(bench: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+    """``{"sparse": [(videos, s/step), ...], "dense": [...]}`` from the rows of
+    ``benchmarks/navs_step.py``'s file whose setting names a number of videos."""
+    found: dict[str, list[tuple[int, float]]] = {"sparse": [], "dense": []}
+    for row in bench["rows"]:
+        match = re.search(r"(\d+) videos.*\b(sparse|dense) latent", row["setting"])
+        if match:
+            found[match[2]].append((int(match[1]), row["seconds_per_step"]))
+    return found
