@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import re
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -230,12 +231,22 @@ def run_grid(
     return results
 
 
+def kernel_threads(jobs: int) -> int:
+    """Threads each of ``jobs`` processes side by side gets: ``cores // jobs``."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def limit_threads(threads: int) -> None:
+    """At most ``threads`` threads for torch here and for kernels started from here
+    (``OMP_NUM_THREADS``); torch is not imported for it."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
 def _execute_with_threads(run: GridRun, force: bool, threads: int) -> dict[str, Any]:
     """:func:`execute_grid_run` in a process of its own with ``threads`` threads."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
+    limit_threads(threads)
     return execute_grid_run(run, force=force)
 
 
@@ -243,7 +254,7 @@ def _run_side_by_side(
     runs: Sequence[GridRun], force: bool, jobs: int
 ) -> list[dict[str, Any]]:
     """The runs' results, in order, from ``jobs`` processes at a time."""
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = kernel_threads(jobs)
     spawn = multiprocessing.get_context("spawn")
     results: dict[int, dict[str, Any]] = {}
     failures: list[BaseException] = []

@@ -12,15 +12,19 @@ at a time instead (:func:`vidlib.runner.grids.run_grid`).
 from __future__ import annotations
 
 import multiprocessing
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from vidlib.runner.errors import MissingRun, RunnerError, show
-from vidlib.runner.grids import grid_file, prepare_grid, run_grid
+from vidlib.runner.grids import (
+    grid_file,
+    kernel_threads,
+    limit_threads,
+    prepare_grid,
+    run_grid,
+)
 from vidlib.runner.jobs import execute, prepare
 from vidlib.runner.notebooks import notebooks_folder, slugs
 from vidlib.runner.order import needs_of, ordered
@@ -96,18 +100,11 @@ def _run_chapter(
     """A chapter's grid (``runs``, ``jobs`` at a time), then the chapter unless only
     grids run; ``threads`` limits torch's threads here and in the kernel."""
     if threads is not None:
-        os.environ["OMP_NUM_THREADS"] = str(threads)
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(threads)
+        limit_threads(threads)
     if runs:
         run_grid(runs, force=force, jobs=jobs)
     if not grid:  # prepared again: its inputs include what ran before it
         execute(prepare(slug, profile, overrides, **kwargs), force=force)
-
-
-def kernel_threads(jobs: int) -> int:
-    """Threads each chapter gets when ``jobs`` run side by side: ``cores // jobs``."""
-    return max(1, (os.cpu_count() or 1) // jobs)
 
 
 def _run_side_by_side(
