@@ -1,5 +1,6 @@
 """The book: stage executed notebooks into ``book/generated``, build with Jupyter
-Book 1, MathJax vendored so equations render offline.
+Book 1, MathJax and the ipywidgets manager vendored (:mod:`vidlib.runner.vendor`) so
+equations and widgets render offline.
 
 Staging tags the ``parameters`` and ``injected-parameters`` cells ``remove-cell``:
 a reader sees the run's record through :func:`vidlib.results.record_summary`, not
@@ -21,6 +22,7 @@ from vidlib.results import ROOT
 from vidlib.runner import cache
 from vidlib.runner.errors import RunFailed, RunnerError, show
 from vidlib.runner.params import check_profile
+from vidlib.runner.vendor import vendor_mathjax, vendor_widgets
 
 HIDDEN = ("parameters", "injected-parameters")  # cell tags the book removes
 #: staged beside the notebooks, copied to the HTML root (``html_extra_path``)
@@ -88,6 +90,7 @@ def build(
         (staged / f"{slug}.ipynb").write_text(json.dumps(notebook, indent=1) + "\n")
     stage_params(staged / PARAMS_EXTRA)
     vendor_mathjax()
+    vendor_widgets()
     out = Path(out or ROOT).resolve()
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "--toc"]
@@ -98,17 +101,3 @@ def build(
         raise RunFailed("jupyter-book build failed (warnings are errors); see above")
     print(f"HTML: {show(out / '_build' / 'html' / 'index.html')}")
     return out / "_build" / "html"
-
-
-def vendor_mathjax() -> Path:
-    """Copy MathJax 2 (from the jupyter-server-mathjax wheel) into ``_vendor/mathjax``.
-
-    ``_config.yml`` points Sphinx at it, so equations render without the internet.
-    """
-    import jupyter_server_mathjax
-
-    target = ROOT / "_vendor" / "mathjax"
-    if not (target / "MathJax.js").is_file():
-        source = Path(jupyter_server_mathjax.__file__).parent / "static"
-        shutil.copytree(source, target, dirs_exist_ok=True)
-    return target
