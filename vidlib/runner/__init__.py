@@ -11,6 +11,7 @@
 - :mod:`~vidlib.runner.grids`: ablation grids, each run a ``run_experiment``;
 - :mod:`~vidlib.runner.plan`: what one command runs, validated before it starts;
 - :mod:`~vidlib.runner.build`: staging and the Jupyter Book build.
+- :mod:`~vidlib.runner.publish`: the built book as a commit on ``gh-pages``.
 
 What a notebook itself needs (``write_results``, ``resolve_out_dir``, grid results,
 ``record_summary``) is :mod:`vidlib.results`.
