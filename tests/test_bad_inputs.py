@@ -32,13 +32,17 @@ from vidlib import afc, committed, study
 from vidlib import checkpoint as ckpt
 from vidlib.data.datasets import open_dataset
 from vidlib.data.video import read_frames, read_strip, read_video, write_video
+from vidlib.explorer import explorer
 from vidlib.metrics.extractors import EXTRACTORS, load_extractor
 from vidlib.record import parse_record, profile_record
 from vidlib.results import read_results, write_results
+from vidlib.runner import vendor
 from vidlib.runner.cli import main as runner
 from vidlib.train import NonFiniteLossError, fit, seed_everything
 
 README = Path(__file__).parents[1] / "README.md"
+#: the pinned html-manager tarball, fetched by make before the tests
+REAL_MANAGER = vendor.tarball("@jupyter-widgets/html-manager", "1.0.15")
 START, END = "<!-- bad inputs: start -->", "<!-- bad inputs: end -->"
 
 
@@ -599,6 +603,31 @@ CASES += [
         ),
         r"key\.json exists: .* already holds a 2AFC page; nothing was written",
         afc_key_kept,
+    ),
+]
+
+CASES += [
+    Bad(
+        "explorer videos that are not a grid (A, M, C, T, H, W)",
+        lambda d: lambda: explorer(torch.zeros(4, 3, 6, 8, 8)),
+        r"expected videos \(A, M, C, T, H, W\), got shape \(4, 3, 6, 8, 8\)",
+    ),
+    Bad(
+        "a widget-JS tarball that is not the pinned one (vendor, exit 2)",
+        lambda d: (
+            written(d, REAL_MANAGER.name, REAL_MANAGER.read_bytes())
+            and written(d, "requirejs-2.3.8.tgz", b"not the release")
+            and cli(vendor.main, "--packs", str(d))
+        ),
+        r"requirejs-2\.3\.8\.tgz is not requirejs 2\.3\.8 as pinned in "
+        r"vidlib/runner/vendor\.py .*delete it and rerun",
+        file_kept("requirejs-2.3.8.tgz"),
+    ),
+    Bad(
+        "publishing a folder that holds no built book (runner, exit 2)",
+        lambda d: cli(runner, "publish", "--html", str(d)),
+        r"holds no built book \(expected .*index\.html\); build it first with: "
+        r"make book",
     ),
 ]
 

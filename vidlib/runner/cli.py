@@ -1,19 +1,23 @@
-"""``python -m vidlib.runner run|build|list`` (``--help`` has examples)."""
+"""``python -m vidlib.runner run|build|check-pages|list|publish`` (``--help`` has
+examples)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from vidlib.results import ROOT
 from vidlib.runner.build import build
-from vidlib.runner.errors import RunnerError, show
+from vidlib.runner.errors import RunFailed, RunnerError, show
 from vidlib.runner.notebooks import slugs
+from vidlib.runner.pages import SCREENSHOTS, check_pages, find_pages
 from vidlib.runner.params import PROFILES, add_overrides_option
 from vidlib.runner.plan import list_runs, run_all
+from vidlib.runner.publish import publish
 
 EXAMPLES = """\
 examples:
@@ -26,6 +30,9 @@ examples:
   python -m vidlib.runner build --profile cpu          # HTML in _build/html
   python -m vidlib.runner build --profile smoke --out _build/smoke
                                     # HTML in _build/smoke/_build/html
+  python -m vidlib.runner check-pages  # every page of _build/html in Chromium
+  python -m vidlib.runner check-pages --profile smoke  # _build/smoke/_build/html
+  python -m vidlib.runner publish      # _build/html as a new commit on gh-pages
 
 profiles: smoke (the notebook's `record` and knobs; notebooks/params/<slug>.smoke.yaml
 is optional), cpu, gpu, paper (each needs notebooks/params/<slug>.<profile>.yaml, whose
@@ -34,12 +41,20 @@ chapter's knobs). -p section.key VALUE sets a record setting, -p NAME VALUE a kn
 A run writes <out-root>/<profile>/<slug>/: <slug>.ipynb, results.json and whatever the
 notebook saves there; it is skipped while the notebook, its parameters, vidlib/**/*.py
 and the runs it needs (front matter `vidlib: needs: [...]`) are unchanged. Chapters
-run after the ones they need. Bad input exits 2; a failed notebook or build, 1.
+run after the ones they need. Bad input exits 2; a failed notebook or build, or a
+book page with problems (check-pages), 1.
 A grid (notebooks/params/<slug>.<profile>.grid.yaml: 'variants' name -> record
 overrides, optional 'seeds' list) runs each variant (x seed) as run_experiment into
 <out-root>/<profile>/<slug>/grid/<variant>[-seed<k>]/; the chapter reads them with
 vidlib.results.grid_results(out_dir) and shows vidlib.results.grid_table(...).
 """
+
+#: the HTML that ``check-pages --profile P`` checks: where ``make book`` (cpu) and
+#: ``make smoke-book`` (``build --profile smoke --out _build/smoke``) build it
+BOOK_HTML = {
+    "cpu": ROOT / "_build" / "html",
+    "smoke": ROOT / "_build" / "smoke" / "_build" / "html",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,7 +97,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="JB --path-output: HTML goes to "
         "<OUT>/_build/html (default: the repository)",
     )
+    p_check = sub.add_parser(
+        "check-pages",
+        help="check every page of a built book in headless Chromium",
+        **formatting,
+    )
+    p_check.add_argument(
+        "html", nargs="?", type=Path, metavar="DIR", help="the built HTML folder"
+    )
+    p_check.add_argument(
+        "--profile",
+        choices=sorted(BOOK_HTML),
+        help="without DIR: cpu checks _build/html (the default), smoke\n"
+        "_build/smoke/_build/html",
+    )
+    p_check.add_argument(
+        "--no-screenshots", action="store_true", help=f"save none in DIR/{SCREENSHOTS}"
+    )
     p_list = sub.add_parser("list", help="notebooks, profiles, run status")
+    p_publish = sub.add_parser(
+        "publish", help="commit the built HTML onto a branch for GitHub Pages"
+    )
+    p_publish.add_argument(
+        "--html",
+        type=Path,
+        default=ROOT / "_build" / "html",
+        help="the built book (default: _build/html)",
+    )
+    p_publish.add_argument("--branch", default="gh-pages", help="default: gh-pages")
+    p_publish.add_argument("--message", help="commit message (default: names HEAD)")
     for p in (p_run, p_build):
         p.add_argument("--profile", required=True, help=" | ".join(PROFILES))
     for p in (p_run, p_build, p_list):
@@ -116,6 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif args.command == "build":
             build(args.profile, out=args.out, out_root=args.out_root)
+        elif args.command == "check-pages":
+            check_book(args.html, args.profile, screenshots=not args.no_screenshots)
+        elif args.command == "publish":
+            commit = publish(args.html, branch=args.branch, message=args.message)
+            print(
+                f"published {show(args.html)} as commit {commit} on branch"
+                f" {args.branch}; push it with: git push origin {args.branch}"
+            )
         else:
             rows = [("SLUG", "PROFILE", "PARAMS FILE", "STATUS")]
             rows += list_runs(args.out_root)
@@ -126,3 +177,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     return 0
+
+
+def check_book(html: Path | None, profile: str | None, screenshots: bool) -> None:
+    """``check-pages``: print every problem and a summary; RunFailed if any."""
+    if html and profile:
+        raise RunnerError("give DIR or --profile (not both)")
+    html = Path(html or BOOK_HTML[profile or "cpu"])
+    log = logging.getLogger("vidlib.runner.pages")  # a line per page as it is done
+    if not log.handlers:
+        log.addHandler(logging.StreamHandler())
+        log.setLevel(logging.INFO)
+    start = time.perf_counter()
+    problems = check_pages(html, screenshots=screenshots)
+    seconds = time.perf_counter() - start
+    for problem in problems:
+        print(problem)
+    pages = len(find_pages(html))
+    print(
+        f"{pages} pages of {show(html)} checked in {seconds:.0f} s"
+        f" ({seconds / pages:.1f} s a page): {len(problems)} problem(s)"
+    )
+    if screenshots:
+        print(f"screenshots: {show(html / SCREENSHOTS)}")
+    if problems:
+        raise RunFailed(f"{len(problems)} problem(s) in {show(html)}; see above")

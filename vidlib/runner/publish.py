@@ -2,7 +2,8 @@
 
 Only git plumbing is used, with a temporary index and the HTML folder as the work
 tree, so HEAD, the repository's index, its working tree and every other branch stay
-as they are: the branch's tree is exactly the HTML folder plus an empty ``.nojekyll``
+as they are: the branch's tree is exactly the HTML folder (less the page check's
+``_screenshots/``) plus an empty ``.nojekyll``
 (without it GitHub Pages runs Jekyll, which drops folders starting with ``_``, such
 as Sphinx's ``_static/``).
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from vidlib.results import ROOT
 from vidlib.runner.errors import RunFailed, RunnerError, show
+from vidlib.runner.pages import SCREENSHOTS
 
 NOJEKYLL = ".nojekyll"
 
@@ -70,7 +72,9 @@ def publish(
 
         # -f: global or info/exclude ignore rules must not drop files of the book;
         # autocrlf off: the branch holds the HTML's bytes as they are
-        git("-c", "core.autocrlf=false", "add", "-A", "-f", "--", ".")
+        # the page check's screenshots are for the book's makers, not its readers
+        skip = f":(exclude){SCREENSHOTS}"
+        git("-c", "core.autocrlf=false", "add", "-A", "-f", "--", ".", skip)
         empty = git("hash-object", "-w", "--stdin", stdin="")
         git("update-index", "--add", "--cacheinfo", f"100644,{empty},{NOJEKYLL}")
         tree = git("write-tree")

@@ -13,6 +13,7 @@ built book's ``_static``. Two sets go there at build time:
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import shutil
@@ -122,10 +123,18 @@ def vendor_mathjax(target: Path = VENDOR / "mathjax") -> Path:
     return target
 
 
-def main() -> int:
-    """``python -m vidlib.runner.vendor``: fetch the pinned npm tarballs."""
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vidlib.runner.vendor``: fetch the pinned npm tarballs and check
+    them; exit 2 with one line naming the problem."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vidlib.runner.vendor",
+        description="Fetch the pinned npm tarballs of the widget JS the book serves.",
+    )
+    parser.add_argument("--packs", type=Path, default=PACKS, help=f"default: {PACKS}")
+    packs = parser.parse_args(argv).packs
     try:
-        for path in fetch():
+        fetch(packs)
+        for path in checked_tarballs(packs).values():
             print(f"{show(path)}: {integrity(path)}")
     except RunnerError as error:
         print(f"error: {error}", file=sys.stderr)
