@@ -624,6 +624,11 @@ CASES += [
         file_kept("requirejs-2.3.8.tgz"),
     ),
     Bad(
+        "checking the pages of a folder that holds no built book (runner, exit 2)",
+        lambda d: cli(runner, "check-pages", str(d)),
+        r"no built book in .* \(no index\.html\): build one with ",
+    ),
+    Bad(
         "publishing a folder that holds no built book (runner, exit 2)",
         lambda d: cli(runner, "publish", "--html", str(d)),
         r"holds no built book \(expected .*index\.html\); build it first with: "
