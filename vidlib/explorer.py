@@ -116,7 +116,7 @@ def _redraw_button(
     button = widgets.Button(
         description="draw new codes (kernel)",
         tooltip="calls the model again: needs a running kernel (JupyterLab)",
-        layout={"width": "auto"},
+        layout={"width": "fit-content"},
     )
     presses = [0]
 
