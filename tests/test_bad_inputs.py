@@ -235,6 +235,23 @@ def cli(main: Callable[[list[str]], int], *argv: str) -> Callable[[], object]:
     return lambda: main(list(argv))
 
 
+GRID_RUN = ("run", "g3an", "--profile", "cpu", "--grid")  # a committed grid
+
+
+def with_path(folder: Path, call: Callable[[], object]) -> Callable[[], object]:
+    """``call`` with only ``folder`` on PATH (no sbatch, no srun)."""
+
+    def called() -> object:
+        path = os.environ["PATH"]
+        os.environ["PATH"] = str(folder)
+        try:
+            return call()
+        finally:
+            os.environ["PATH"] = path
+
+    return called
+
+
 def afc_samples(n: int, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(n, 3, 2, 8, 8, generator=generator) * 2 - 1
@@ -490,6 +507,17 @@ CASES: list[Bad] = [
         "an unknown profile (runner, exit 2)",
         lambda d: cli(runner, "run", "mocogan", "--profile", "fast"),
         r"unknown profile 'fast'; choose one of smoke, cpu, gpu, paper",
+    ),
+    Bad(
+        "an unknown executor for a grid's jobs (runner, exit 2)",
+        lambda d: cli(runner, *GRID_RUN, "--executor", "sge"),
+        r"--executor 'sge' is not an executor; expected one of local, slurm",
+    ),
+    Bad(
+        "a grid's jobs for Slurm where sbatch is not on PATH (runner, exit 2)",
+        lambda d: with_path(d, cli(runner, *GRID_RUN, "--executor", "slurm")),
+        r"--executor slurm submits with sbatch and runs with srun, but sbatch and srun"
+        r" are not on PATH: run on a Slurm login node, or use --executor local",
     ),
     Bad(
         "an unknown chapter (study, exit 2)",

@@ -9,6 +9,7 @@
 - :mod:`~vidlib.runner.cache`: run dirs, inputs hash, status;
 - :mod:`~vidlib.runner.jobs`: a chapter run, executed with papermill;
 - :mod:`~vidlib.runner.grids`: ablation grids, each run a ``run_experiment``;
+- :mod:`~vidlib.runner.cluster`: a grid's runs as Slurm (or local) jobs;
 - :mod:`~vidlib.runner.plan`: what one command runs, validated before it starts;
 - :mod:`~vidlib.runner.build`: staging and the Jupyter Book build.
 - :mod:`~vidlib.runner.publish`: the built book as a commit on ``gh-pages``.

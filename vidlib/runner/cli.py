@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vidlib.results import ROOT
 from vidlib.runner.build import build
+from vidlib.runner.cluster import EXECUTORS, Cluster
 from vidlib.runner.errors import RunFailed, RunnerError, show
 from vidlib.runner.notebooks import slugs
 from vidlib.runner.pages import SCREENSHOTS, check_pages, find_pages
@@ -27,6 +28,9 @@ examples:
   python -m vidlib.runner run g3an --profile gpu -p train.steps 20000 -p train.seed 1
   python -m vidlib.runner run mocogan --profile cpu -p data.shapes "[circle, square]"
   python -m vidlib.runner run g3an --profile cpu --grid  # the ablation grid only
+  python -m vidlib.runner run g3an --profile gpu --grid --executor slurm \\
+      --slurm-partition gpu --slurm-time 240 --slurm-gpus 1 --slurm-cpus 8
+                                    # each grid run a Slurm job (sbatch)
   python -m vidlib.runner build --profile cpu          # HTML in _build/html
   python -m vidlib.runner build --profile smoke --out _build/smoke
                                     # HTML in _build/smoke/_build/html
@@ -47,6 +51,9 @@ A grid (notebooks/params/<slug>.<profile>.grid.yaml: 'variants' name -> record
 overrides, optional 'seeds' list) runs each variant (x seed) as run_experiment into
 <out-root>/<profile>/<slug>/grid/<variant>[-seed<k>]/; the chapter reads them with
 vidlib.results.grid_results(out_dir) and shows vidlib.results.grid_table(...).
+--executor slurm submits each grid run (variant x seed) as a job, --executor local
+runs the same jobs as subprocesses here; each job's logs go to its run's submitit/,
+and the command waits for all of them.
 """
 
 #: the HTML that ``check-pages --profile P`` checks: where ``make book`` (cpu) and
@@ -88,6 +95,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the variants of notebooks/params/<SLUG>.<profile>.grid.yaml\n"
         "(--all runs each existing grid before its notebook)",
     )
+    p_run.add_argument(
+        "--executor",
+        metavar="|".join(EXECUTORS),
+        help="with --grid: submit each grid run as a job with submitit; slurm\n"
+        "via sbatch, local as subprocesses here (default: in this process,\n"
+        "or --jobs N processes)",
+    )
+    slurm = p_run.add_argument_group("Slurm jobs (--executor slurm)")
+    slurm.add_argument(
+        "--slurm-partition", metavar="NAME", help="default: the cluster's"
+    )
+    slurm.add_argument(
+        "--slurm-time",
+        type=int,
+        metavar="MINUTES",
+        help="each job's time limit (default 60; a run cut off resumes on rerun)",
+    )
+    slurm.add_argument("--slurm-gpus", type=int, metavar="N", help="GPUs per job")
+    slurm.add_argument(
+        "--slurm-cpus", type=int, metavar="N", help="CPUs per job (its torch threads)"
+    )
+    slurm.add_argument("--slurm-mem", type=int, metavar="GB", help="memory per job")
     p_build = sub.add_parser(
         "build", help="stage executed notebooks, build HTML", **formatting
     )
@@ -156,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out_root=args.out_root,
                 force=args.force,
                 jobs=args.jobs,
+                cluster=cluster_of(args),
             )
         elif args.command == "build":
             build(args.profile, out=args.out, out_root=args.out_root)
@@ -177,6 +207,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     return 0
+
+
+def cluster_of(args: argparse.Namespace) -> Cluster | None:
+    """The ``--executor`` and ``--slurm-*`` options of ``run``, checked."""
+    slurm = {
+        "partition": args.slurm_partition,
+        "time_min": args.slurm_time,
+        "gpus": args.slurm_gpus,
+        "cpus": args.slurm_cpus,
+        "mem_gb": args.slurm_mem,
+    }
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name, value in vars(args).items()
+        if name.startswith("slurm_") and value is not None
+    ]
+    if given and args.executor != "slurm":
+        raise RunnerError(f"{', '.join(given)}: Slurm options need --executor slurm")
+    if args.executor is None:
+        return None
+    return Cluster(args.executor, **{k: v for k, v in slurm.items() if v is not None})
 
 
 def check_book(html: Path | None, profile: str | None, screenshots: bool) -> None:

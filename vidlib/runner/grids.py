@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidlib.record import SECTIONS, Record, RecordError, nest, split_params
 from vidlib.results import (
@@ -38,6 +38,9 @@ from vidlib.runner import cache
 from vidlib.runner.errors import RunFailed, RunnerError, show
 from vidlib.runner.notebooks import notebooks_folder, read_notebook
 from vidlib.runner.params import read_yaml, resolve
+
+if TYPE_CHECKING:  # cluster imports this module
+    from vidlib.runner.cluster import Cluster
 
 GRID_FORMAT = (
     "a YAML mapping with 'variants' (name: {section.key: value, ...}) and optionally"
@@ -62,6 +65,15 @@ class GridRun:
     def name(self) -> str:
         """Its folder under ``<run dir>/grid/``."""
         return self.run_dir.name
+
+    @property
+    def label(self) -> str:
+        """How progress lines name it."""
+        return f"{self.slug} [{self.profile}] grid {self.name}"
+
+    def up_to_date(self) -> bool:
+        """Whether its ``results.json`` is that of its inputs (it need not run)."""
+        return cache.status(self.run_dir, self.inputs_hash) == "up to date"
 
 
 def grid_file(slug: str, profile: str, folder: Path | None = None) -> Path:
@@ -191,12 +203,11 @@ def execute_grid_run(run: GridRun, force: bool = False) -> dict[str, Any]:
     """``run_experiment`` of one grid run unless it is up to date; its results."""
     from vidlib.experiment import run_experiment  # late: torch, the models
 
-    label = f"{run.slug} [{run.profile}] grid {run.name}"
     results = run.run_dir / RESULTS
-    if not force and cache.status(run.run_dir, run.inputs_hash) == "up to date":
-        print(f"{label}: up to date ({show(results)}); --force reruns")
+    if not force and run.up_to_date():
+        print(f"{run.label}: up to date ({show(results)}); --force reruns")
         return read_results_file(results)
-    print(f"{label}: running -> {show(run.run_dir)}", flush=True)
+    print(f"{run.label}: running -> {show(run.run_dir)}", flush=True)
     start = time.perf_counter()
     try:
         run_experiment(run.record, run.run_dir, slug=run.slug, profile=run.profile)
@@ -210,18 +221,25 @@ def execute_grid_run(run: GridRun, force: bool = False) -> dict[str, Any]:
         variant=run.variant, inputs_hash=run.inputs_hash, wall_time_s=round(wall, 2)
     )
     written = seal_results(results, written)
-    print(f"{label}: done in {wall:.1f} s -> {show(results)}")
+    print(f"{run.label}: done in {wall:.1f} s -> {show(results)}")
     return written
 
 
 def run_grid(
-    runs: Sequence[GridRun], force: bool = False, jobs: int = 1
+    runs: Sequence[GridRun],
+    force: bool = False,
+    jobs: int = 1,
+    cluster: Cluster | None = None,
 ) -> list[dict[str, Any]]:
     """Execute a grid's runs, ``jobs`` at a time in processes of their own (each with
-    ``cores // jobs`` threads, each resuming from its own checkpoints); then record
-    them in ``<run dir>/grid/index.json``. After a failure no new run starts, the
-    running ones finish, the first failure is raised and no index is written."""
-    if jobs > 1 and len(runs) > 1:
+    ``cores // jobs`` threads, each resuming from its own checkpoints), or each as a
+    job of ``cluster`` (:mod:`vidlib.runner.cluster`); then record them in
+    ``<run dir>/grid/index.json``. After a failure no new run starts, the running ones
+    finish, the first failure is raised and no index is written (on a cluster every
+    job runs, and every failure is raised)."""
+    if cluster is not None:
+        results = cluster.run_jobs(runs, force=force)
+    elif jobs > 1 and len(runs) > 1:
         results = _run_side_by_side(runs, force, jobs)
     else:
         results = [execute_grid_run(run, force=force) for run in runs]
@@ -244,7 +262,7 @@ def limit_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
-def _execute_with_threads(run: GridRun, force: bool, threads: int) -> dict[str, Any]:
+def execute_with_threads(run: GridRun, force: bool, threads: int) -> dict[str, Any]:
     """:func:`execute_grid_run` in a process of its own with ``threads`` threads."""
     limit_threads(threads)
     return execute_grid_run(run, force=force)
@@ -260,7 +278,7 @@ def _run_side_by_side(
     failures: list[BaseException] = []
     with ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
         pending = {
-            pool.submit(_execute_with_threads, run, force, threads): i
+            pool.submit(execute_with_threads, run, force, threads): i
             for i, run in enumerate(runs)
         }
         for future in as_completed(pending):

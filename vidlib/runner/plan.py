@@ -6,7 +6,8 @@ nothing written. With ``jobs`` > 1, chapters whose needs are done run side by si
 each in its own process with ``cores // jobs`` threads (``OMP_NUM_THREADS`` for its
 kernel); after a failure no new chapter starts, the running ones finish, and the
 first failure is raised. A command of one chapter runs its grid's variants ``jobs``
-at a time instead (:func:`vidlib.runner.grids.run_grid`).
+at a time instead (:func:`vidlib.runner.grids.run_grid`), or as jobs of a cluster
+(:mod:`vidlib.runner.cluster`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any
 
+from vidlib.runner.cluster import Cluster
 from vidlib.runner.errors import MissingRun, RunnerError, show
 from vidlib.runner.grids import (
     grid_file,
@@ -57,15 +59,26 @@ def run_all(
     notebooks_dir: Path | None = None,
     force: bool = False,
     jobs: int = 1,
+    cluster: Cluster | None = None,
 ) -> list[str]:
     """Run ``names`` ordered by their needs; return that order.
 
     ``grid`` runs only the chapters' grids; ``grids_too`` runs a chapter's grid (if
-    its profile has one) before the chapter; ``jobs`` chapters run at a time.
+    its profile has one) before the chapter; ``jobs`` chapters run at a time;
+    ``cluster`` runs each grid run as a job there (with ``grid`` only).
     Everything is validated first.
     """
     if jobs < 1:
         raise RunnerError(f"jobs must be >= 1, got {jobs}")
+    if cluster is not None and not grid:
+        raise RunnerError(
+            f"--executor {cluster.executor} runs a grid's runs as jobs; give --grid"
+        )
+    if cluster is not None and jobs > 1:
+        raise RunnerError(
+            f"--jobs {jobs} with --executor {cluster.executor}: the executor runs"
+            " every grid run at once as a job of its own; drop --jobs"
+        )
     check_profile(profile)
     kwargs = {"notebooks_dir": notebooks_dir, "out_root": out_root}
     order = ordered(names, notebooks_dir)
@@ -82,7 +95,8 @@ def run_all(
         _run_side_by_side(plan, profile, overrides, kwargs, grid, force, jobs)
         return order
     for slug, runs in plan:  # one chapter at a time: its grid runs ``jobs`` at a time
-        _run_chapter(slug, runs, profile, overrides, kwargs, grid, force, jobs=jobs)
+        args = (slug, runs, profile, overrides, kwargs, grid, force)
+        _run_chapter(*args, jobs=jobs, cluster=cluster)
     return order
 
 
@@ -96,13 +110,15 @@ def _run_chapter(
     force: bool,
     threads: int | None = None,
     jobs: int = 1,
+    cluster: Cluster | None = None,
 ) -> None:
-    """A chapter's grid (``runs``, ``jobs`` at a time), then the chapter unless only
-    grids run; ``threads`` limits torch's threads here and in the kernel."""
+    """A chapter's grid (``runs``, ``jobs`` at a time or as jobs of ``cluster``),
+    then the chapter unless only grids run; ``threads`` limits torch's threads here
+    and in the kernel."""
     if threads is not None:
         limit_threads(threads)
     if runs:
-        run_grid(runs, force=force, jobs=jobs)
+        run_grid(runs, force=force, jobs=jobs, cluster=cluster)
     if not grid:  # prepared again: its inputs include what ran before it
         execute(prepare(slug, profile, overrides, **kwargs), force=force)
 
