@@ -107,12 +107,20 @@ def test_fetch_without_npm_names_what_is_needed(
 
 def test_the_book_loads_what_the_pinned_tarballs_hold(tmp_path: Path) -> None:
     """The real tarballs (fetched by make before the tests) hold the files
-    _config.yml hands to myst-nb for pages with widgets."""
+    _config.yml hands to myst-nb for pages with widgets; the others are the book's
+    own, in book/static."""
     target = vendor.vendor_widgets(target=tmp_path / "widgets")
     config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
-    assert config["html_static_path"] == ["_vendor"]
+    assert config["html_static_path"] == ["_vendor", "book/static"]
     assert vendor.VENDOR == ROOT / "_vendor" and target.name == "widgets"
-    for script in config["nb_ipywidgets_js"]:
-        assert script.startswith("widgets/")
-        assert (target / script.removeprefix("widgets/")).stat().st_size > 10_000
+    scripts = list(config["nb_ipywidgets_js"])
+    assert {"widgets/require.js", "widgets/embed-amd.js"} <= set(scripts)
+    for script in scripts:
+        if script.startswith("widgets/"):
+            path = target / script.removeprefix("widgets/")
+            assert path.stat().st_size > 10_000
+        else:
+            assert (ROOT / "book" / "static" / script).is_file()
+    # require.js first: the manager is an AMD module
+    assert scripts.index("widgets/require.js") < scripts.index("widgets/embed-amd.js")
     assert sorted(p.suffix for p in target.glob("*.woff2"))
