@@ -103,14 +103,17 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def server_url(server: subprocess.Popen, runtime: Path, log: Path) -> str:
-    """The URL in the server's runtime file, once it listens (it writes the file
-    after binding its port)."""
+    """The URL in the server's runtime file, once the server answers on it (the file
+    can name the port a moment before requests to it are served)."""
     info = runtime / f"jpserver-{server.pid}.json"
     deadline = time.monotonic() + STARTUP_S
     while server.poll() is None and time.monotonic() < deadline:
         try:
-            return json.loads(info.read_text())["url"]
-        except (OSError, ValueError):  # not there yet, or half written
+            url = json.loads(info.read_text())["url"]
+            with urllib.request.urlopen(f"{url}api", timeout=5) as response:
+                json.load(response)  # the server's version, no token needed
+            return url
+        except (OSError, ValueError):  # no file yet, half written, or not serving
             time.sleep(0.1)
     pytest.fail(f"jupyter lab did not start:\n{log.read_text()[-3000:]}")
 
