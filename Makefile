@@ -89,9 +89,11 @@ smoke-book: smoke-runs $(NPM_PACKS)
 	$(PY) -m vidlib.runner build --profile smoke --out _build/smoke
 
 # vidlib/runner/pages.py: links, outside URLs and requests, console errors, images,
-# videos, math, explorers; screenshots of every page in <html>/_screenshots
+# videos, math, explorers. The smoke book's screenshots add a third to the check's
+# time and no reader looks through them: SHOTS=1 saves them (check-pages-cpu always
+# saves them, in <html>/_screenshots)
 check-pages: smoke-book
-	$(PY) -m vidlib.runner check-pages --profile smoke
+	$(PY) -m vidlib.runner check-pages --profile smoke $(if $(SHOTS),,--no-screenshots)
 
 # the cpu book as make book left it (no rebuild)
 check-pages-cpu: $(STAMP)
