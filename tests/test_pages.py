@@ -1,18 +1,19 @@
 """The page checker (:mod:`vidlib.runner.pages`) on a small synthetic site: a good page
 passes, and each page with one defect gives exactly that problem.
 
-The site is checked once for the module (one Chromium launch). Its explorers keep
-the DOM contract of :mod:`vidlib.explorer` (nested Stacks of Images tied to the sliders
-by jsdlink), rendered by the widget manager the book serves
-(:func:`vidlib.runner.vendor.vendor_widgets`); they leave out the Play control, whose
-icon fonts are the book's to serve, checked on the book itself. The math pages load
-the MathJax the book serves.
+The site is checked once for the module (one Chromium launch). Its good explorer is
+:func:`vidlib.explorer.explorer` itself, its defective ones keep that DOM contract
+(nested Stacks of Images tied to the sliders by jsdlink); all are rendered by the
+widget manager the book serves (:func:`vidlib.runner.vendor.vendor_widgets`, with
+``book/static/widget-paths.js`` for its fonts). The math pages load the MathJax the
+book serves.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,15 +24,19 @@ import ipywidgets as widgets
 import jupyter_server_mathjax
 import numpy as np
 import pytest
+import torch
 from ipywidgets.embed import dependency_state, embed_data
 from PIL import Image
 
+from vidlib.explorer import explorer
+from vidlib.results import ROOT
 from vidlib.runner import cli, page_checks, pages
 from vidlib.runner.pages import Problem, check_pages
 from vidlib.runner.vendor import vendor_widgets
 
 #: loads the widget manager (paths relative to the site's root)
 WIDGETS_JS = """<script src="_static/widgets/require.js"></script>
+<script src="_static/widget-paths.js"></script>
 <script src="_static/widgets/embed-amd.js"></script>"""
 #: MathJax 2 as the book configures it; MathJax_Blank's url('about:blank') font is
 #: replaced, since Chromium reports a blocked font load for it on every page
@@ -127,9 +132,8 @@ def embedded(root: widgets.Widget) -> str:
     )
 
 
-def explorer_widget(frame_tied: bool = True) -> widgets.VBox:
-    """A two-code, three-frame explorer: the axis slider picks a Stack of frames, the
-    frame slider (tied to nothing unless ``frame_tied``) a frame in each."""
+def frozen_explorer() -> widgets.VBox:
+    """A two-code, three-frame explorer whose frame slider is tied to nothing."""
     axis = widgets.IntSlider(0, min=0, max=1)
     axis.add_class("vidlib-explorer-axis")
     frame = widgets.IntSlider(0, min=0, max=2)
@@ -138,8 +142,6 @@ def explorer_widget(frame_tied: bool = True) -> widgets.VBox:
     for code in range(2):
         images = [widgets.Image(value=png(100 * code + 40 * t)) for t in range(3)]
         clips.append(widgets.Stack(images, selected_index=0))
-        if frame_tied:
-            widgets.jsdlink((frame, "value"), (clips[-1], "selected_index"))
     clip = widgets.Stack(clips, selected_index=0)
     widgets.jsdlink((axis, "value"), (clip, "selected_index"))
     root = widgets.VBox([axis, frame, clip])
@@ -181,15 +183,17 @@ def site(
 ) -> Path:
     root = tmp_path_factory.mktemp("site")
     bodies = {
-        "EXPLORER": embedded(explorer_widget()),
-        "FROZEN": embedded(explorer_widget(frame_tied=False)),
+        "EXPLORER": embedded(explorer(torch.rand(2, 2, 3, 3, 8, 8) * 2 - 1)),
+        "FROZEN": embedded(frozen_explorer()),
         "BROKEN": embedded(broken_explorer()),
     }
     for name, (body, _) in SITE.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
-            f"<!DOCTYPE html><html><head><title>{name}</title></head>"
+            # data-content_root: where widget-paths.js finds _static, as in Sphinx
+            f'<!DOCTYPE html><html data-content_root="{"../" * name.count("/")}">'
+            f"<head><title>{name}</title></head>"
             f"<body>{bodies.get(body, body).replace('OTHER', other_origin[0])}"
             "</body></html>"
         )
@@ -198,6 +202,7 @@ def site(
     (root / "broken.png").write_bytes(b"not a png")
     (root / "broken.webm").write_bytes(b"not a video")
     vendor_widgets(target=root / "_static" / "widgets")
+    shutil.copy2(ROOT / "book" / "static" / "widget-paths.js", root / "_static")
     mathjax = Path(jupyter_server_mathjax.__file__).parent / "static"
     (root / "_static" / "mathjax").symlink_to(mathjax)
     return root
