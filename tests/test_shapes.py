@@ -180,6 +180,16 @@ def test_every_colour_contrasts_with_every_background() -> None:
             assert distance.min() > 0.6, (name, background)
 
 
+def test_backgrounds_are_black_gray_and_a_vertical_gradient() -> None:
+    assert (background_image("black", 16) == 0).all()
+    assert (background_image("gray", 16) == 0.5).all()
+    gradient = background_image("gradient", 16)
+    assert (gradient == gradient[:, :1]).all()  # constant along each row
+    top, bottom = gradient[0, 0], gradient[-1, 0]
+    assert top[2] > top[0] and bottom[0] > bottom[2]  # dark blue above, brown below
+    assert (np.diff(gradient[:, 0, 0]) > 0).all()  # red grows downwards
+
+
 @pytest.mark.parametrize("ranges", ["default", "largest"])
 def test_object_stays_inside_the_frame_and_visible(ranges: str) -> None:
     extremes = {"size_range": (0.18, 0.18), "speed_range": (0.5, 0.5)}

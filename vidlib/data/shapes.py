@@ -39,11 +39,15 @@ other pixels (the static background) carry zero. Forward flow: frame ``t + 1`` a
 ``p + flow(p)`` shows what frame ``t`` shows at ``p``, except where the object
 uncovers or covers background (occlusion boundaries).
 
-Throughput of ``ShapesVideos.__getitem__`` (sampling, rendering, tensor conversion) in
-one process, ``benchmarks/shapes_render.py``, measured on a 2-core x86_64 CPU,
-2026-11-23, while other jobs shared the machine (load average ~3.8), median (best) of
-7 runs: 32x32x16: 1,170 (1,930) videos/s; 64x64x16: 510 (730) videos/s, i.e. about
-1 and 2 ms a clip, against 0.1-0.3 s for a CPU training step of 32 clips.
+Batches also render on any torch device (a GPU, or the CPU): :func:`render_batch`
+takes many videos' factors, and ``ShapesVideos.batch(indices, device)`` returns what a
+``DataLoader`` would collate from those items, every tensor on ``device``. Sampling
+and each frame's coordinates stay in numpy, so the videos are the same; the per-pixel
+work (the SDFs, written once for numpy and torch, coverage, compositing, flow's mask)
+runs as a few tensor operations on the whole batch. Pixels equal the numpy renderer's
+up to float32 rounding (torch's sqrt is not correctly rounded everywhere): within
+1e-5 in ``[-1, 1]`` at 64x64 (``tests/test_shapes_torch.py``). Throughput of both:
+``benchmarks/shapes_render.py``, numbers in the README.
 """
 
 from __future__ import annotations
@@ -51,9 +55,11 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from types import ModuleType
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -338,56 +344,66 @@ def sample_factors(
 
 
 # Signed distance functions of unit shapes (bounding box [-1, 1]^2, y down), in units
-# of the radius. x is (T, 1, W) and y is (T, H, 1); they broadcast to (T, H, W).
-UnitSDF = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# of the radius. x is (..., 1, W) and y is (..., H, 1); they broadcast to (..., H, W).
+# Written once for numpy and torch float32 arrays: the operators, abs and the clip
+# method are common to both; functions of two arrays come from _namespace.
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+UnitSDF = Callable[[Array, Array], Array]
 _INV_SQRT2 = np.float32(1 / math.sqrt(2))
 _SQRT5 = np.float32(math.sqrt(5))
 
 
-def _box(x: np.ndarray, y: np.ndarray, half_x: float, half_y: float) -> np.ndarray:
-    dx = np.abs(x) - half_x
-    dy = np.abs(y) - half_y
-    outside = np.sqrt(np.maximum(dx, 0) ** 2 + np.maximum(dy, 0) ** 2)
-    return outside + np.minimum(np.maximum(dx, dy), 0)
+def _namespace(a: np.ndarray | torch.Tensor) -> ModuleType:
+    """The module whose functions take ``a``: ``torch`` or ``numpy``."""
+    return torch if isinstance(a, torch.Tensor) else np
 
 
-def _circle(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.sqrt(x * x + y * y) - 1
+def _box(x: Array, y: Array, half_x: float, half_y: float) -> Array:
+    xp = _namespace(x)
+    dx = abs(x) - half_x
+    dy = abs(y) - half_y
+    outside = xp.sqrt(dx.clip(min=0) ** 2 + dy.clip(min=0) ** 2)
+    return outside + xp.maximum(dx, dy).clip(max=0)
 
 
-def _square(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _circle(x: Array, y: Array) -> Array:
+    return _namespace(x).sqrt(x * x + y * y) - 1
+
+
+def _square(x: Array, y: Array) -> Array:
     return _box(x, y, 0.85, 0.85)
 
 
-def _convex(distance_sq: np.ndarray, plane: np.ndarray) -> np.ndarray:
+def _convex(distance_sq: Array, plane: Array) -> Array:
     """Exact convex-polygon SDF from the squared distance to the nearest edge and the
     largest signed edge-line distance: inside, the two agree in size (no ``where``)."""
-    return np.sqrt(distance_sq) + 2 * np.minimum(plane, 0)
+    return _namespace(plane).sqrt(distance_sq) + 2 * plane.clip(max=0)
 
 
-def _diamond(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _diamond(x: Array, y: Array) -> Array:
     """Rhombus with vertices (+-1, 0), (0, +-1), folded into the first quadrant."""
-    x, y = np.abs(x), np.abs(y)
+    x, y = abs(x), abs(y)
     # Nearest point (1 - h, h) on the edge (1, 0) -> (0, 1).
-    h = np.clip((0.5 - x / 2) + y / 2, 0, 1)
+    h = ((0.5 - x / 2) + y / 2).clip(0, 1)
     distance_sq = (x - 1 + h) ** 2 + (y - h) ** 2
     return _convex(distance_sq, (x * _INV_SQRT2 - _INV_SQRT2) + y * _INV_SQRT2)
 
 
-def _cross(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _cross(x: Array, y: Array) -> Array:
     """Union of two bars: exact outside, a bound inside near the inner corners."""
-    return np.minimum(_box(x, y, 1.0, 0.35), _box(x, y, 0.35, 1.0))
+    return _namespace(x).minimum(_box(x, y, 1.0, 0.35), _box(x, y, 0.35, 1.0))
 
 
-def _triangle(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _triangle(x: Array, y: Array) -> Array:
     """Isosceles triangle, apex (0, -1), base corners (+-1, 1); folded at x = 0."""
-    x = np.abs(x)
+    xp = _namespace(x)
+    x = abs(x)
     # Nearest point (h, 2 h - 1) on the right edge (0, -1) -> (1, 1), |edge|^2 = 5.
-    h = np.clip(x / 5 + (y + 1) * 0.4, 0, 1)
+    h = (x / 5 + (y + 1) * 0.4).clip(0, 1)
     edge_sq = (x - h) ** 2 + (y + 1 - 2 * h) ** 2
-    base_sq = np.maximum(x - 1, 0) ** 2 + (y - 1) ** 2  # right half of the base
-    plane = np.maximum(x * (2 / _SQRT5) - (y + 1) / _SQRT5, y - 1)
-    return _convex(np.minimum(edge_sq, base_sq), plane)
+    base_sq = (x - 1).clip(min=0) ** 2 + (y - 1) ** 2  # right half of the base
+    plane = xp.maximum(x * (2 / _SQRT5) - (y + 1) / _SQRT5, y - 1)
+    return _convex(xp.minimum(edge_sq, base_sq), plane)
 
 
 _UNIT_SDFS: dict[str, UnitSDF] = {
@@ -399,35 +415,69 @@ _UNIT_SDFS: dict[str, UnitSDF] = {
 }
 
 
-def coverage(factors: ShapesFactors, resolution: int, frames: int) -> np.ndarray:
-    """Anti-aliased coverage ``clip(0.5 - sdf_px, 0, 1)``: ``(T, H, W)`` float32."""
+def _unit_coordinates(
+    factors: ShapesFactors, resolution: int, frames: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel centres in the unit shape's frame, ``qx`` ``(T, W)`` and ``qy`` ``(T, H)``,
+    and the radius ``(T,)`` in pixels, float32 (computed in float64)."""
     s = clip_times(frames)
     x, y = factors.path.centre(s)
     radius = (factors.size * factors.path.scale(s) * resolution)[:, None]  # (T, 1)
     pixels = np.arange(resolution) + 0.5
-    qx = ((pixels - x[:, None] * resolution) / radius).astype(np.float32)  # (T, W)
-    qy = ((pixels - y[:, None] * resolution) / radius).astype(np.float32)  # (T, H)
-    radius = radius.astype(np.float32)[:, :, None]
-    sdf_px = _UNIT_SDFS[factors.shape](qx[:, None, :], qy[:, :, None]) * radius
-    return np.clip(np.float32(0.5) - sdf_px, 0, 1)
+    qx = ((pixels - x[:, None] * resolution) / radius).astype(np.float32)
+    qy = ((pixels - y[:, None] * resolution) / radius).astype(np.float32)
+    return qx, qy, radius[:, 0].astype(np.float32)
+
+
+def _coverage(sdf: Array, radius: Array) -> Array:
+    """Anti-aliased coverage from a unit SDF and the radius in pixels."""
+    return (0.5 - sdf * radius).clip(0, 1)
+
+
+def coverage(factors: ShapesFactors, resolution: int, frames: int) -> np.ndarray:
+    """Anti-aliased coverage ``clip(0.5 - sdf_px, 0, 1)``: ``(T, H, W)`` float32."""
+    qx, qy, radius = _unit_coordinates(factors, resolution, frames)
+    sdf = _UNIT_SDFS[factors.shape](qx[:, None, :], qy[:, :, None])
+    return _coverage(sdf, radius[:, None, None])
+
+
+def _displacement(
+    factors: ShapesFactors, resolution: int, frames: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The object's motion in pixels from frame ``t`` to ``t + 1`` at each pixel
+    column ``dx`` ``(T - 1, W)`` and row ``dy`` ``(T - 1, H)``, float32."""
+    s = clip_times(frames)
+    x, y = (c * resolution for c in factors.path.centre(s))  # (T,) pixels
+    grow = (factors.path.scale(s[1:]) / factors.path.scale(s[:-1]) - 1)[:, None]
+    pixels = np.arange(resolution) + 0.5
+    dx = (x[1:] - x[:-1])[:, None] + (pixels - x[:-1, None]) * grow
+    dy = (y[1:] - y[:-1])[:, None] + (pixels - y[:-1, None]) * grow
+    return dx.astype(np.float32), dy.astype(np.float32)
+
+
+def _masked_flow(dx: Array, dy: Array, alpha: Array) -> Array:
+    """Flow ``(..., 2, T - 1, H, W)``: displacements ``dx`` ``(..., T - 1, W)`` and
+    ``dy`` ``(..., T - 1, H)`` where the coverage ``alpha`` ``(..., T, H, W)`` of
+    frame ``t`` is at least 0.5, zero elsewhere."""
+    xp = _namespace(alpha)
+    mask = alpha[..., :-1, :, :] >= 0.5
+    shape = mask.shape
+    displacement = xp.stack(
+        [
+            xp.broadcast_to(dx[..., None, :], shape),
+            xp.broadcast_to(dy[..., None], shape),
+        ],
+        -4,
+    )
+    return displacement * mask[..., None, :, :, :]
 
 
 def flow(factors: ShapesFactors, resolution: int, frames: int) -> np.ndarray:
     """Forward optical flow ``(2, T - 1, H, W)`` float32 in pixels (``dx``, ``dy``)
     from frame ``t`` to ``t + 1``: the object's similarity motion on pixels with
     coverage >= 0.5 in frame ``t``, zero on the background (module docstring)."""
-    s = clip_times(frames)
-    x, y = (c * resolution for c in factors.path.centre(s))  # (T,) pixels
-    grow = (factors.path.scale(s[1:]) / factors.path.scale(s[:-1]) - 1)[:, None]
-    pixels = np.arange(resolution) + 0.5
-    dx = (x[1:] - x[:-1])[:, None] + (pixels - x[:-1, None]) * grow  # (T - 1, W)
-    dy = (y[1:] - y[:-1])[:, None] + (pixels - y[:-1, None]) * grow  # (T - 1, H)
-    mask = coverage(factors, resolution, frames)[:-1] >= 0.5  # (T - 1, H, W)
-    shape = mask.shape
-    displacement = np.stack(
-        [np.broadcast_to(dx[:, None, :], shape), np.broadcast_to(dy[:, :, None], shape)]
-    )
-    return (displacement * mask).astype(np.float32)
+    dx, dy = _displacement(factors, resolution, frames)
+    return _masked_flow(dx, dy, coverage(factors, resolution, frames))
 
 
 @lru_cache(maxsize=64)
@@ -455,6 +505,21 @@ def background_image(name: str, resolution: int) -> np.ndarray:
     )
 
 
+def _composite(alpha: Array, color: Array, background: Array) -> Array:
+    """``color`` over ``background`` with opacity ``alpha`` (all broadcast)."""
+    video = alpha * (color - background)
+    video += background  # in place: one video-sized buffer
+    return video
+
+
+def _signed(video: Array) -> Array:
+    """``video`` from ``[0, 1]`` to ``[-1, 1]``, in place (no torch threads for a
+    numpy array)."""
+    video *= 2
+    video -= 1
+    return video
+
+
 def render_channels_first(
     factors: ShapesFactors, resolution: int, frames: int
 ) -> np.ndarray:
@@ -462,14 +527,78 @@ def render_channels_first(
     alpha = coverage(factors, resolution, frames)[None]  # (1, T, H, W)
     background = _background(factors.background, resolution)[:, None]  # (3, 1, H, W)
     color = np.asarray(COLORS[factors.color], np.float32)[:, None, None, None]
-    video = alpha * (color - background)
-    return np.add(video, background, out=video)  # in place: one (3, T, H, W) buffer
+    return _composite(alpha, color, background)
 
 
 def render(factors: ShapesFactors, resolution: int, frames: int) -> np.ndarray:
     """Render one video as a ``(T, H, W, 3)`` float32 array in ``[0, 1]``."""
     video = render_channels_first(factors, resolution, frames)
     return np.ascontiguousarray(rearrange(video, "c t h w -> t h w c"))
+
+
+def _stack_on(
+    device: torch.device | str, per_video: Iterable[tuple[np.ndarray, ...]]
+) -> tuple[torch.Tensor, ...]:
+    """Each part of the per-video arrays stacked over the videos, on ``device``."""
+    parts = zip(*per_video, strict=True)
+    return tuple(torch.from_numpy(np.stack(part)).to(device) for part in parts)
+
+
+def _coverage_batch(
+    factors: Sequence[ShapesFactors],
+    resolution: int,
+    frames: int,
+    device: torch.device | str,
+) -> torch.Tensor:
+    """:func:`coverage` of every video of ``factors`` on ``device``, ``(B, T, H, W)``:
+    the per-frame coordinates come from numpy, each shape's SDF runs once on all the
+    videos of that shape."""
+    if not factors:
+        raise ValueError("a batch needs at least one video, got none")
+    per_video = (_unit_coordinates(f, resolution, frames) for f in factors)
+    qx, qy, radius = _stack_on(device, per_video)  # (B, T, W), (B, T, H), (B, T)
+    qx = rearrange(qx, "b t w -> b t 1 w")
+    qy = rearrange(qy, "b t h -> b t h 1")
+    sdf = qx.new_empty((len(factors), frames, resolution, resolution))
+    for shape in dict.fromkeys(f.shape for f in factors):
+        members = [b for b, f in enumerate(factors) if f.shape == shape]
+        rows = torch.tensor(members, device=device)
+        sdf[rows] = _UNIT_SDFS[shape](qx[rows], qy[rows])
+    return _coverage(sdf, rearrange(radius, "b t -> b t 1 1"))
+
+
+def _render_coverage(
+    alpha: torch.Tensor, factors: Sequence[ShapesFactors], resolution: int
+) -> torch.Tensor:
+    """Each video's colour over its background with opacity ``alpha``
+    ``(B, T, H, W)``: ``(B, 3, T, H, W)`` in ``[0, 1]`` on ``alpha``'s device."""
+    device = alpha.device
+    # Backgrounds are indexed on the device: one small table crosses, not B images.
+    table = np.stack([_background(name, resolution) for name in BACKGROUNDS])
+    rows = [BACKGROUNDS.index(f.background) for f in factors]
+    background = torch.from_numpy(table).to(device)[torch.tensor(rows, device=device)]
+    color = torch.tensor(
+        [COLORS[f.color] for f in factors], dtype=torch.float32, device=device
+    )
+    return _composite(
+        rearrange(alpha, "b t h w -> b 1 t h w"),
+        rearrange(color, "b c -> b c 1 1 1"),
+        rearrange(background, "b c h w -> b c 1 h w"),
+    )
+
+
+def render_batch(
+    factors: Sequence[ShapesFactors],
+    resolution: int,
+    frames: int,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Render a batch of videos together on ``device`` (a GPU, or the CPU) as one
+    ``(B, 3, T, H, W)`` float32 tensor in ``[0, 1]``; video ``b`` is
+    ``render_channels_first(factors[b], resolution, frames)`` up to float32
+    rounding."""
+    alpha = _coverage_batch(factors, resolution, frames, device)
+    return _render_coverage(alpha, factors, resolution)
 
 
 class ShapesVideos(torch.utils.data.Dataset):
@@ -483,6 +612,7 @@ class ShapesVideos(torch.utils.data.Dataset):
     draws only those. Holdout values are checked against the global names, so one
     holdout list serves configs with different subsets. ``with_flow`` adds the
     ground-truth ``item["flow"]`` ``(2, T - 1, H, W)`` (:func:`flow`).
+    ``batch(indices, device)`` renders many items at once on a torch device.
     """
 
     def __init__(
@@ -532,12 +662,34 @@ class ShapesVideos(torch.utils.data.Dataset):
         index = operator.index(index)
         factors = self.factors(index)
         config = self.shapes_config
-        video = render_channels_first(factors, config.resolution, config.frames)
-        video = np.multiply(video, 2, out=video)  # numpy in place: no torch threads
-        video = np.subtract(video, 1, out=video)
+        video = _signed(
+            render_channels_first(factors, config.resolution, config.frames)
+        )
         item = {"video": torch.from_numpy(video), "index": index, **factors.labels()}
         if self.with_flow:
             item["flow"] = torch.from_numpy(
                 flow(factors, config.resolution, config.frames)
             )
         return item
+
+    def batch(self, indices: Sequence[int], device: torch.device | str = "cpu") -> dict:
+        """Items ``indices`` rendered together on ``device`` (:func:`render_batch`):
+        what ``DataLoader``'s default collation makes of ``[self[i] for i in
+        indices]``, every tensor on ``device``, the videos equal up to float32
+        rounding."""
+        indices = [operator.index(i) for i in indices]
+        factors = [self.factors(i) for i in indices]
+        resolution, frames = self.shapes_config.resolution, self.shapes_config.frames
+        alpha = _coverage_batch(factors, resolution, frames, device)
+        labels = torch.utils.data.default_collate(
+            [{"index": i, **f.labels()} for i, f in zip(indices, factors, strict=True)]
+        )
+        batch = {
+            "video": _signed(_render_coverage(alpha, factors, resolution)),
+            **{key: value.to(device) for key, value in labels.items()},
+        }
+        if self.with_flow:
+            per_video = (_displacement(f, resolution, frames) for f in factors)
+            dx, dy = _stack_on(device, per_video)
+            batch["flow"] = _masked_flow(dx, dy, alpha)
+        return batch
