@@ -18,13 +18,20 @@ any registry name      :func:`vidlib.metrics.registry.evaluate` on the samples
 
 The training folder is keyed by :meth:`Record.training_key`: changing a setting that
 changes the weights trains into a new folder, and nothing finished is overwritten.
+
+``python -m vidlib.experiment RECORD OUT_DIR`` (:func:`main`) runs one record from the
+command line, and so under ``torchrun --nproc-per-node N -m vidlib.experiment ...``
+with N ranks (:mod:`vidlib.distributed`): each trains, rank 0 alone evaluates and
+writes.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import itertools
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidlib.data.spec import open_data
+from vidlib.distributed import Ranks
 from vidlib.method import Method, build, eval_mode, load_trained, sample
 from vidlib.metrics.disentanglement import (
     CODE_EFFECT_PROTOCOL,
@@ -42,8 +50,16 @@ from vidlib.metrics.disentanglement import (
 from vidlib.metrics.judges import Judges
 from vidlib.metrics.motion import MFD_PROTOCOL, mean_frame_difference
 from vidlib.metrics.registry import evaluate, expand_names
-from vidlib.record import OWN_METRICS, Record, parse_record
+from vidlib.record import (
+    OWN_METRICS,
+    Record,
+    RecordError,
+    parse_record,
+    profile_record,
+    read_yaml,
+)
 from vidlib.results import write_results
+from vidlib.runner.params import add_overrides_option, parse_overrides
 from vidlib.train import FitResult, fit, seed_everything
 
 #: seed offsets (from record.train.seed) of each evaluation's random draws
@@ -127,7 +143,9 @@ def run_experiment(
     """Train (or load) and evaluate ``record`` in ``out_dir``; with ``slug``, also
     write ``<out_dir>/results.json``. ``judges`` reuses already loaded judges.
     ``start_from`` fine-tunes: the Method starts from that experiment's weights (its
-    training key and step name the training folder too)."""
+    training key and step name the training folder too). Under torchrun, every rank
+    trains and rank 0 alone evaluates and writes; the others return the Experiment
+    without metrics."""
     if not isinstance(record, Record):
         record = parse_record(record)
     out_dir = Path(out_dir)
@@ -147,6 +165,8 @@ def run_experiment(
         keep_weights=start_from is not None,
     )
     experiment = Experiment(record, out_dir, data, method, fitted, judges=judges)
+    if not Ranks.from_env().main:
+        return experiment
     evaluate_experiment(experiment)
     if slug is not None:
         experiment.write_results(slug=slug, profile=profile)
@@ -351,3 +371,50 @@ def metrics_table(
             better = entries[-1].get("better", "—")
             lines.append(f"| `{name}` | {cells} | {better} |")
     return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vidlib.experiment RECORD OUT_DIR [--profile P] [-p NAME VALUE]``:
+    :func:`run_experiment` of a chapter's record at a profile (or of a YAML file
+    holding a record) into OUT_DIR, with ``results.json``; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vidlib.experiment",
+        description="Train and evaluate one experiment record (also under torchrun).",
+    )
+    parser.add_argument(
+        "record", help="a chapter slug (notebooks/<SLUG>.md) or a YAML record file"
+    )
+    parser.add_argument("out_dir", type=Path, help="where results.json and train/ go")
+    parser.add_argument(
+        "--profile", default="smoke", help="the chapter's profile (default: smoke)"
+    )
+    add_overrides_option(parser, "set a record setting (section.key, VALUE as YAML)")
+    args = parser.parse_args(argv)
+    try:
+        record = _record(args.record, args.profile)
+        if args.overrides:
+            record = record.replace(parse_overrides(args.overrides), "-p")
+    except RecordError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    name = Path(args.record).stem
+    exp = run_experiment(record, args.out_dir, slug=name, profile=args.profile)
+    if Ranks.from_env().main:
+        fitted = exp.fitted
+        print(f"{name}: {fitted.status} to step {fitted.step} in {exp.train_dir}")
+    return 0
+
+
+def _record(source: str, profile: str) -> Record:
+    """The record of chapter ``source`` at ``profile``, or of the YAML file
+    ``source``."""
+    if Path(source).suffix in (".yaml", ".yml"):
+        return parse_record(read_yaml(source, "a YAML record mapping"), source)
+    record = profile_record(source, profile)
+    if not isinstance(record, Record):
+        raise RecordError(f"{source} trains nothing (its record has no model)")
+    return record
+
+
+if __name__ == "__main__":
+    sys.exit(main())

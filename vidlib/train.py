@@ -13,6 +13,12 @@ Exact resume: the data order is a pure function of ``(seed, step)`` and every gl
 RNG state is checkpointed, so a run interrupted after a checkpoint and resumed
 produces bit-identical weights to an uninterrupted run on the CPU
 (``tests/test_train.py`` checks it).
+
+Several processes: under ``torchrun --nproc-per-node N`` the same ``fit`` trains
+with N ranks, each on its share of the global batch (:mod:`vidlib.distributed`: the
+gradients averaged, random draws and BatchNorm statistics those of the global batch),
+and rank 0 alone writes. The world size is not part of the config hash: a checkpoint
+written with any number of ranks resumes with any other.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +43,7 @@ from tqdm.auto import tqdm
 
 from vidlib import __version__, viz
 from vidlib import checkpoint as ckpt
+from vidlib.distributed import PeerFailed, Ranks, Replicas
 from vidlib.method import Method, sample
 
 #: TrainConfig fields that change what is computed, hence the config hash.
@@ -141,15 +149,20 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
 
 
 class StepBatchSampler:
-    """Yields :func:`batch_indices` for steps ``start, start + 1, ...`` (no end)."""
+    """Yields :func:`batch_indices` for steps ``start, start + 1, ...`` (no end):
+    this rank's share of each (all of it in one process)."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, start: int) -> None:
+    def __init__(
+        self, n: int, batch_size: int, seed: int, start: int, ranks: Ranks | None = None
+    ) -> None:
         self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
+        self.ranks = ranks or Ranks()
 
     def __iter__(self) -> Iterator[list[int]]:
         step = self.start
         while True:
-            yield batch_indices(self.n, self.batch_size, self.seed, step)
+            indices = batch_indices(self.n, self.batch_size, self.seed, step)
+            yield self.ranks.share(indices)
             step += 1
 
 
@@ -203,12 +216,16 @@ def fit(
 
     A run that starts at step 0 starts from the weights ``cfg.seed`` draws
     (:func:`draw_initial_weights`), or with ``keep_weights`` from the Method's own
-    (fine-tuning)."""
+    (fine-tuning). Started by torchrun, each rank trains its share of every batch;
+    a rank that stops makes the others raise :class:`~vidlib.distributed.PeerFailed`.
+    """
+    ranks = Ranks.from_env()
+    ranks.check(cfg.batch_size, data)
     out_dir = Path(cfg.out_dir)
     ckpt_dir = out_dir / "checkpoints"
     config = run_config(method, data, cfg)
     chash = ckpt.config_hash(config)
-    device = resolve_device(cfg.device)
+    device = ranks.local_device(resolve_device(cfg.device))
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     for net in method.nets.values():
@@ -216,7 +233,8 @@ def fit(
     if cfg.compile:
         compile_nets(method)
 
-    ckpt.remove_unfinished(ckpt_dir)
+    if ranks.main:
+        ckpt.remove_unfinished(ckpt_dir)
     latest = _latest_matching_checkpoint(ckpt_dir, config, chash, cfg.steps)
     done = latest is not None and latest[0] == cfg.steps
     if done and cfg.skip_if_done:
@@ -231,30 +249,43 @@ def fit(
             draw_initial_weights(method, cfg.seed)
         seed_everything(cfg.seed)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _truncate_scalars(out_dir, start)
-    (out_dir / "run_config.json").write_text(
-        json.dumps(config, indent=2, sort_keys=True)
-    )
+    if ranks.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _truncate_scalars(out_dir, start)
+        (out_dir / "run_config.json").write_text(
+            json.dumps(config, indent=2, sort_keys=True)
+        )
     began = time.perf_counter() - wall_before
     step = start
     loader = DataLoader(
         data,
-        batch_sampler=StepBatchSampler(len(data), cfg.batch_size, cfg.seed, start),
+        batch_sampler=StepBatchSampler(
+            len(data), cfg.batch_size, cfg.seed, start, ranks
+        ),
         num_workers=cfg.num_workers,
         collate_fn=getattr(data, "collate_fn", None),  # e.g. MixedImagesVideos
         generator=torch.Generator(),  # keep the global RNG untouched by the loader
         pin_memory=device.type == "cuda",
     )
     batches = iter(loader)
-    bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress, desc="train")
-    with bar, (out_dir / "scalars.jsonl").open("a") as log:
+    shown = cfg.progress and ranks.main
+    bar = tqdm(total=cfg.steps, initial=start, disable=not shown, desc="train")
+    with (
+        _naming_the_checkpoint(ckpt_dir),
+        bar,
+        Replicas(ranks, method, cfg.batch_size, device) as replicas,
+        _scalar_log(out_dir, ranks.main) as log,
+    ):
         while step < cfg.steps:
             batch = _to_device(next(batches), device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            bf16 = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+            with replicas.step(), bf16:
                 scalars = method.train_step(batch, step)
+            scalars = replicas.mean(scalars)
             step += 1
             _check_finite(scalars, step, ckpt_dir)
+            if not ranks.main:
+                continue  # rank 0 alone writes the log, the samples and checkpoints
             if step % cfg.log_every == 0 or step == cfg.steps:
                 log.write(json.dumps({"step": step, **scalars}) + "\n")
                 log.flush()
@@ -312,17 +343,36 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def _kept(ckpt_dir: Path) -> str:
+    kept = ckpt.list_checkpoints(ckpt_dir)
+    return f"the checkpoint at step {kept[-1][0]} is kept" if kept else "no checkpoint"
+
+
 def _check_finite(scalars: dict[str, float], step: int, ckpt_dir: Path) -> None:
     bad = {k: v for k, v in scalars.items() if not math.isfinite(v)}
     if bad:
-        kept = ckpt.list_checkpoints(ckpt_dir)
-        last = (
-            f"the checkpoint at step {kept[-1][0]} is kept" if kept else "no checkpoint"
-        )
         raise NonFiniteLossError(
-            f"training diverged at step {step}: {bad} is not finite; {last}. "
+            f"training diverged at step {step}: {bad} is not finite; "
+            f"{_kept(ckpt_dir)}. "
             "Lower the learning rates, or disable bf16, then rerun to resume."
         )
+
+
+@contextmanager
+def _naming_the_checkpoint(ckpt_dir: Path) -> Iterator[None]:
+    """A failed collective's PeerFailed, noting the checkpoint a rerun resumes."""
+    try:
+        yield
+    except PeerFailed as error:
+        error.add_note(
+            f"{_kept(ckpt_dir)} in {ckpt_dir}: rerun the same command to resume"
+        )
+        raise
+
+
+def _scalar_log(out_dir: Path, writes: bool) -> AbstractContextManager:
+    """The JSONL scalar log, opened to append where this rank ``writes``."""
+    return (out_dir / "scalars.jsonl").open("a") if writes else nullcontext()
 
 
 def _save(

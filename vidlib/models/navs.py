@@ -276,6 +276,8 @@ class NAVS(SamplesFromG):
 
     appearance_code = "z_s"
     motion_code = "z_t"
+    #: nets with one row per item, stepped on per-video sums (the Method protocol)
+    item_tables = ("Z_s", "Z_t")
 
     def __init__(self, cfg: NAVSConfig) -> None:
         self.cfg = cfg
