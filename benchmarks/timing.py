@@ -1,5 +1,6 @@
-"""What the benchmarks share: median wall times, random batches for any Method, and one
-measurement of a Method's training step, sampling throughput and peak memory."""
+"""What the benchmarks share: median wall times, random batches for any Method, a
+Method built for timing and one interval of its training, and one measurement of a
+Method's training step, sampling throughput and peak memory."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import torch
 
-from vidlib.method import build
+from vidlib.method import Method, build
 from vidlib.train import compile_nets
 
 
@@ -57,6 +58,37 @@ def peak_memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB
 
 
+def built(
+    model: Mapping[str, Any], device: torch.device, *, untrained: bool = False
+) -> Method:
+    """The Method of a record's ``model`` section, drawn from seed 0, its nets on
+    ``device`` (``untrained``: see :func:`measure`)."""
+    torch.manual_seed(0)
+    method = build(model, untrained=untrained)
+    for net in method.nets.values():
+        net.to(device)
+    return method
+
+
+def train_interval(
+    method: Method, batch: dict, bf16: bool = False
+) -> tuple[Callable[[], None], int]:
+    """A call that runs one interval of ``train_step`` on ``batch`` (in bf16 autocast
+    with ``bf16``), and its number of steps: ``r1_every`` with a lazy R1, which runs on
+    one step in ``r1_every`` (so a step's time includes its share of R1), else 1."""
+    cfg = method.cfg
+    block = cfg.r1_every if getattr(cfg, "r1_gamma", 0) > 0 else 1
+    steps = itertools.count(1)
+    device = batch["video"].device
+
+    def interval() -> None:
+        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            for _ in range(block):
+                method.train_step(batch, next(steps))
+
+    return interval, block
+
+
 def measure(
     model: Mapping[str, Any],
     batch_size: int,
@@ -76,26 +108,14 @@ def measure(
     (warm-up) interval, whose time is ``first_interval_s``; ``untrained`` builds the
     resources a Method needs (AVLAE's flow estimator) untrained, which times the
     same."""
-    torch.manual_seed(0)
-    method = build(model, untrained=untrained)
+    method = built(model, device, untrained=untrained)
     cfg = method.cfg
-    for net in method.nets.values():
-        net.to(device)
     if compiled:
         compile_nets(method)
     batch = random_batch(cfg, batch_size, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-
-    # a lazy R1 runs on one step in r1_every: time whole intervals
-    block = cfg.r1_every if getattr(cfg, "r1_gamma", 0) > 0 else 1
-    steps = itertools.count(1)
-
-    def step() -> None:
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-            for _ in range(block):
-                method.train_step(batch, next(steps))
-
+    step, block = train_interval(method, batch, bf16)
     gen = torch.Generator().manual_seed(0)
 
     @torch.no_grad()
