@@ -61,12 +61,12 @@ from gpu import (  # benchmarks/ is sys.path[0] as a script
 )
 from judges_eval import untrained
 from timing import built, random_batch, seconds, train_interval
-from torch import nn
 
 from vidlib.compute import MODELS
 from vidlib.method import Method, sample
 from vidlib.record import profile_record
 from vidlib.runner.grids import limit_threads
+from vidlib.train import channels_last_clips, to_channels_last
 
 CPU = torch.device("cpu")
 #: the rows of a model, in the order they are measured
@@ -78,38 +78,13 @@ COMPARISONS = (
     "inference_mode judges",
     "processes",
 )
+
+
 #: the channels-last memory format of each kind of conv
-FORMATS = {
-    nn.Conv2d: torch.channels_last,
-    nn.ConvTranspose2d: torch.channels_last,
-    nn.Conv3d: torch.channels_last_3d,
-    nn.ConvTranspose3d: torch.channels_last_3d,
-}
-
-
-def to_channels_last(net: nn.Module) -> bool:
-    """Every conv of ``net``, in place, in the channels-last format of its rank
-    (``channels_last`` for 2-D convs, ``channels_last_3d`` for 3-D ones); whether
-    ``net`` has a 3-D conv. Conv by conv, because one format for the whole net fails
-    on a net that holds both (TGAN's D, G3AN's G)."""
-    has_3d = False
-    for module in net.modules():
-        for kind, memory_format in FORMATS.items():
-            if isinstance(module, kind):
-                module.to(memory_format=memory_format)
-                has_3d |= memory_format == torch.channels_last_3d
-    return has_3d
-
-
 def channels_last(method: Method, batch: dict) -> dict:
-    """Convert the nets of ``method`` (:func:`to_channels_last`); ``batch`` with its
-    clips in ``channels_last_3d`` where a net has a 3-D conv (a 2-D conv's frames are
-    reshaped inside the nets, whose converted weights set their format)."""
-    has_3d = [to_channels_last(net) for net in method.nets.values()]  # every net
-    if not any(has_3d):
-        return batch
-    video = batch["video"].contiguous(memory_format=torch.channels_last_3d)
-    return batch | {"video": video}
+    """The nets of ``method`` channels-last and ``batch`` as ``fit`` passes it with
+    ``train.channels_last`` (:func:`vidlib.train.to_channels_last`)."""
+    return channels_last_clips(batch) if to_channels_last(method) else batch
 
 
 def lasting(fn: Callable[[], Any], min_s: float) -> tuple[Callable[[], None], int]:

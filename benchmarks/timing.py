@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from vidlib.method import Method, build
-from vidlib.train import compile_nets
+from vidlib.train import compile_nets, fuse_adam
 
 
 def synchronize(device: torch.device) -> None:
@@ -107,9 +107,12 @@ def measure(
     does with ``train.compile`` (:func:`vidlib.train.compile_nets`) before the first
     (warm-up) interval, whose time is ``first_interval_s``; ``untrained`` builds the
     resources a Method needs (AVLAE's flow estimator) untrained, which times the
-    same."""
+    same. On CUDA its Adams step fused, as ``fit``'s do
+    (:func:`vidlib.train.fuse_adam`)."""
     method = built(model, device, untrained=untrained)
     cfg = method.cfg
+    if device.type == "cuda":
+        fuse_adam(method)
     if compiled:
         compile_nets(method)
     batch = random_batch(cfg, batch_size, device)

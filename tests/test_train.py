@@ -35,10 +35,13 @@ from vidlib.models.vgan import VGAN, VGANConfig
 from vidlib.train import (
     TrainConfig,
     batch_indices,
+    channels_last_clips,
     compile_nets,
     draw_initial_weights,
     fit,
+    fuse_adam,
     seed_everything,
+    to_channels_last,
 )
 
 
@@ -284,6 +287,71 @@ def test_compile_nets_warns_and_compiles_nothing_where_it_cannot(monkeypatch) ->
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.warns(UserWarning, match="no C\\+\\+ compiler"):
         assert compile_nets(method) == []
+
+
+def test_to_channels_last_converts_each_conv_by_its_rank_keeping_the_numbers() -> None:
+    cfg = TGANConfig(dim_z=8, frames=4, resolution=16, ngf=4, ndf=4)  # D: 2-D and 3-D
+    plain, other = build(lambda: TGAN(cfg)), build(lambda: TGAN(cfg))
+    video = torch.rand(2, 3, 4, 16, 16) * 2 - 1
+    assert to_channels_last(other)
+    other_video = channels_last_clips({"video": video})["video"]
+    assert other_video.is_contiguous(memory_format=torch.channels_last_3d)
+    mixed = channels_last_clips({"videos": {"video": video}, "images": None})
+    assert mixed["videos"]["video"].is_contiguous(memory_format=torch.channels_last_3d)
+    found = set()
+    for module in other.nets["D"].modules():
+        for kind, rank_format in (
+            (nn.Conv2d, torch.channels_last),
+            (nn.Conv3d, torch.channels_last_3d),
+        ):
+            if isinstance(module, kind):
+                found.add(kind)
+                assert module.weight.is_contiguous(memory_format=rank_format)
+    assert found == {nn.Conv2d, nn.Conv3d}  # the net holds both kinds
+    outputs = []
+    for method, clips in ((plain, video), (other, other_video)):
+        for net in method.nets.values():
+            net.eval()
+        with torch.no_grad():
+            codes = method.codes(2, torch.Generator().manual_seed(0))
+            outputs.append((method.nets["D"](clips), method.generate(codes)))
+    torch.testing.assert_close(*outputs, rtol=1e-4, atol=1e-5)
+
+
+def test_a_channels_last_fit_trains_as_the_contiguous_one(tmp_path: Path) -> None:
+    plain, other = build(tiny_mocogan), build(tiny_mocogan)  # D_V is 3-D
+    fit(plain, NoiseVideos(), config(tmp_path / "plain", steps=3))
+    fit(other, NoiseVideos(), config(tmp_path / "last", steps=3, channels_last=True))
+    weight = next(p for p in other.nets["D_V"].parameters() if p.dim() == 5)
+    assert weight.is_contiguous(memory_format=torch.channels_last_3d)
+    for key, value in weights(plain).items():
+        torch.testing.assert_close(weights(other)[key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_fuse_adam_steps_as_adam_does_also_from_an_unfused_state() -> None:
+    # fit fuses on CUDA only; torch 2.13 also has the fused kernel for the CPU, where
+    # the conversion of a run's existing optimiser state is tested
+    items = [NoiseVideos()[i] for i in range(4)]
+    batch = {
+        "video": torch.stack([item["video"] for item in items]),
+        "action": torch.tensor([item["action"] for item in items]),
+    }
+    plain, fused = build(tiny_mocogan), build(tiny_mocogan)
+    for method in (plain, fused):
+        torch.manual_seed(1)
+        method.train_step(batch, 1)
+    assert fuse_adam(fused) == ["G", "D_I", "D_V"]
+    opt = fused.opts["G"]
+    assert all(group["fused"] for group in opt.param_groups)
+    steps = [opt.state[p]["step"] for p in opt.param_groups[0]["params"]]
+    assert all(s.dtype == torch.float32 and s.item() == 1 for s in steps)
+    for method in (plain, fused):
+        torch.manual_seed(2)
+        for step in (2, 3):
+            method.train_step(batch, step)
+    for key, value in weights(plain).items():
+        torch.testing.assert_close(weights(fused)[key], value, rtol=1e-5, atol=1e-6)
+    assert fuse_adam(Regression()) == ["G"]
 
 
 def test_skip_if_done_loads_without_training(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ from vidlib.viz import html_table
 
 STUDY = "study"
 PROFILE = "cpu"  # the profile whose record a study changes
-#: train settings that schedule a run rather than change what it learns
+#: train settings that schedule or lay out a run rather than change what it learns
 SCHEDULING = (
     "steps",
     "checkpoint_every",
@@ -52,6 +52,7 @@ SCHEDULING = (
     "log_every",
     "progress",
     "num_threads",
+    "channels_last",
 )
 
 

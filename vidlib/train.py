@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -65,6 +66,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA if present), "cpu", "cuda", "cuda:1", ...
     bf16: bool = False  # bf16 autocast around train_step
     compile: bool = False  # torch.compile the nets in place (compile_nets)
+    channels_last: bool = False  # every conv channels-last (to_channels_last)
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -185,6 +187,65 @@ def draw_initial_weights(method: Method, seed: int) -> None:
         opt.load_state_dict(drawn.opts[name].state_dict())
 
 
+#: the channels-last memory format of each conv kind
+CHANNELS_LAST = {
+    nn.Conv2d: torch.channels_last,
+    nn.ConvTranspose2d: torch.channels_last,
+    nn.Conv3d: torch.channels_last_3d,
+    nn.ConvTranspose3d: torch.channels_last_3d,
+}
+
+
+def to_channels_last(method: Method) -> bool:
+    """Every conv of ``method``'s nets, in place, in the channels-last format of its
+    rank; whether one is 3-D (then ``fit`` passes the clips in ``channels_last_3d``,
+    :func:`channels_last_clips`). Conv by conv: one format for a whole net fails on
+    a net that holds both ranks (TGAN's D, G3AN's G). The same numbers up to float
+    rounding, so ``train.channels_last`` is not part of the config hash."""
+    has_3d = False
+    for net in method.nets.values():
+        for module in net.modules():
+            for kind, memory_format in CHANNELS_LAST.items():
+                if isinstance(module, kind):
+                    module.to(memory_format=memory_format)
+                    has_3d |= memory_format == torch.channels_last_3d
+    return has_3d
+
+
+def channels_last_clips(batch: Any) -> Any:
+    """``batch`` with its clips ``video`` in ``channels_last_3d``, also those of the
+    batches it nests (mixed images and videos: ``{"videos": ..., "images": ...}``)."""
+    if not isinstance(batch, dict):
+        return batch
+    return {
+        key: value.contiguous(memory_format=torch.channels_last_3d)
+        if key == "video" and isinstance(value, torch.Tensor) and value.dim() == 5
+        else channels_last_clips(value)
+        for key, value in batch.items()
+    }
+
+
+def fuse_adam(method: Method) -> list[str]:
+    """Every Adam (or AdamW) of ``method`` stepping with torch's fused kernel, one
+    launch for all its parameters instead of a few per tensor; return their names.
+    ``fit`` does this on CUDA, after restoring a checkpoint (whose optimiser state
+    brings the settings it was saved with). A fused Adam keeps its step counters as
+    float32 tensors beside the parameters, so existing counters move there."""
+    fused = []
+    for name, opt in method.opts.items():
+        if type(opt) not in (torch.optim.Adam, torch.optim.AdamW):
+            continue
+        for group in opt.param_groups:
+            group["fused"], group["foreach"] = True, None  # both True is refused
+            for p in group["params"]:
+                state = opt.state.get(p, {})
+                if "step" in state:
+                    step = torch.as_tensor(state["step"], dtype=torch.float32)
+                    state["step"] = step.to(p.device)
+        fused.append(name)
+    return fused
+
+
 def compile_nets(method: Method) -> list[str]:
     """Compile the nets of ``method`` in place (``nn.Module.compile``: the same
     parameters and state-dict keys, so checkpoints load either way) and return their
@@ -230,6 +291,7 @@ def fit(
         torch.set_num_threads(cfg.num_threads)
     for net in method.nets.values():
         net.to(device)
+    clips_3d = cfg.channels_last and to_channels_last(method)
     if cfg.compile:
         compile_nets(method)
 
@@ -255,6 +317,8 @@ def fit(
         (out_dir / "run_config.json").write_text(
             json.dumps(config, indent=2, sort_keys=True)
         )
+    if device.type == "cuda":
+        fuse_adam(method)
     began = time.perf_counter() - wall_before
     step = start
     loader = DataLoader(
@@ -278,6 +342,8 @@ def fit(
     ):
         while step < cfg.steps:
             batch = _to_device(next(batches), device)
+            if clips_3d:
+                batch = channels_last_clips(batch)
             bf16 = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
             with replicas.step(), bf16:
                 scalars = method.train_step(batch, step)
