@@ -28,7 +28,8 @@ the versions; rerunning resumes: it runs only the rows not there or there with a
 error, and each row names its run, whose git commit, load and settings the file lists.
 ``--fit-check`` first trains every chapter's smoke experiment on the device
 (:func:`fit_check`). The compute section of the book reads these files. One GPU is
-timed; the multi-GPU rows need the multi-process ``fit``, which does not exist yet.
+timed: ``fit`` trains on several under torchrun (:mod:`vidlib.distributed`), but this
+benchmark has no rows for N GPUs yet.
 """
 
 from __future__ import annotations

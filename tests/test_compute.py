@@ -63,6 +63,23 @@ def test_table_shows_values_errors_and_rows_not_run() -> None:
     assert rows[1][2:] == ["not run", "50", "not run", "not run"]
 
 
+def test_settings_table_shows_each_comparisons_speedup_and_rows_not_run() -> None:
+    def row(model: str, comparison: str, speedup: float) -> dict:
+        return {"model": model, "comparison": comparison, "a": "A", "b": "B"} | {
+            "speedup": speedup
+        }
+
+    settings = {"rows": [row("navs", "threads", 1.5), row("navs", "layout", 1.25)]}
+    settings["rows"].append(row("tgan", "layout", 0.9))
+    header, rows = compute.settings_table(settings)
+    assert header == ["model", "threads: B ÷ A", "layout: B ÷ A"]
+    assert rows == [["navs", "1.50×", "1.25×"], ["tgan", "not run", "0.90×"]]
+    committed = compute.read_cpu_settings()
+    assert committed and {r["model"] for r in committed[0]["rows"]} == set(
+        compute.MODELS
+    )
+
+
 def test_ratio_is_over_divided_by_under_and_none_when_a_row_is_missing() -> None:
     b = bench()
     assert (

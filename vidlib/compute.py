@@ -102,6 +102,39 @@ def table(
     return header, rows
 
 
+def read_cpu_settings(
+    folder: Path = BENCHMARKS / "cpu_settings",
+) -> list[dict[str, Any]]:
+    """Every machine's file of ``benchmarks/cpu_settings.py`` (sorted by name), each
+    with its ``file`` name added."""
+    return [
+        {**json.loads(path.read_text()), "file": path.name}
+        for path in sorted(Path(folder).glob("*.json"))
+    ]
+
+
+def settings_table(bench: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a cpu-settings file: per model, each comparison's speed-up of
+    B over A (above 1: B is faster)."""
+    comparisons = list(dict.fromkeys(row["comparison"] for row in bench["rows"]))
+    names = {
+        c: next(f"{r['b']} ÷ {r['a']}" for r in bench["rows"] if r["comparison"] == c)
+        for c in comparisons
+    }
+    header = ["model", *(f"{c}: {names[c]}" for c in comparisons)]
+    rows = []
+    for model in dict.fromkeys(row["model"] for row in bench["rows"]):
+        found = {r["comparison"]: r for r in bench["rows"] if r["model"] == model}
+        cells = [
+            f"{found[c]['speedup']:.2f}×"
+            if c in found and "speedup" in found[c]
+            else "not run"
+            for c in comparisons
+        ]
+        rows.append([model, *cells])
+    return header, rows
+
+
 def ratio(
     bench: dict[str, Any], model: str, key: str, over: str, under: str
 ) -> float | None:
