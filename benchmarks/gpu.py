@@ -27,9 +27,12 @@ to ``book/results/benchmarks/<device>.json`` after every child, with the machine
 the versions; rerunning resumes: it runs only the rows not there or there with an
 error, and each row names its run, whose git commit, load and settings the file lists.
 ``--fit-check`` first trains every chapter's smoke experiment on the device
-(:func:`fit_check`). The compute section of the book reads these files. One GPU is
-timed: ``fit`` trains on several under torchrun (:mod:`vidlib.distributed`), but this
-benchmark has no rows for N GPUs yet.
+(:func:`fit_check`). The compute section of the book reads these files. With
+``--gpus N`` (default: every CUDA device here) each model's eager fp32 step is also
+timed on N ranks under torchrun, as ``fit`` trains there
+(:mod:`vidlib.distributed`), each rank on one GPU with the model's batch: the row
+``eager fp32 ×N`` gives the global batch and its clips/s. On a CPU ``--gpus 2``
+runs the same with gloo.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from timing import measure  # benchmarks/ is sys.path[0] as a script
 
 from vidlib import __version__
 from vidlib.compute import MODELS, SETTINGS
+from vidlib.distributed import Ranks
 from vidlib.experiment import run_experiment
 from vidlib.method import method_classes
 from vidlib.record import profile_record, read_params_file
@@ -137,9 +141,11 @@ def child(
     per setting."""
     model, own_batch = model_and_batch(name, size)
     batch = batch or own_batch
+    ranks = Ranks.from_env()
     for setting in settings:
-        mode, precision = setting.split()
-        row: dict[str, Any] = {"model": name, "setting": setting, "batch": batch}
+        mode, precision = setting.split()[:2]
+        row: dict[str, Any] = {"model": name, "setting": setting}
+        row["batch"] = batch * ranks.world
         try:
             row |= measure(
                 model,
@@ -149,24 +155,27 @@ def child(
                 repeats,
                 compiled=mode == "compiled",
                 untrained=True,
+                ranks=ranks,
             )
         except Exception as error:  # a row that cannot run says why; the rest go on
             row["error"] = f"{type(error).__name__}: {str(error)[:300]}"
-        print("ROW " + json.dumps(row), flush=True)
+        if ranks.main:
+            print("ROW " + json.dumps(row), flush=True)
 
 
 def groups(device: torch.device, todo: list[tuple[str, str]]) -> list[list]:
     """Children to run, ``[model, settings]`` each: every eager row first, then the
-    compiled rows setting by setting. On CUDA one child runs a model's eager
-    settings together (a process start is device time); a compiled row and, on a
-    CPU, every row runs alone (peak memory is the process's there)."""
+    compiled rows setting by setting, then the rows on N GPUs. On CUDA one child runs
+    a model's eager settings together (a process start is device time); a compiled
+    row, a row on N GPUs and, on a CPU, every row runs alone (peak memory is the
+    process's there)."""
     out: dict[tuple, list] = {}
     for name, setting in todo:
-        together = device.type == "cuda" and setting.startswith("eager")
+        together = device.type == "cuda" and setting in SETTINGS[:2]
         key = ("eager" if together else setting, name)
         out.setdefault(key, []).append(setting)
     rank = {setting: i for i, setting in enumerate(("eager", *SETTINGS))}
-    order = sorted(out, key=lambda k: (rank[k[0]], MODELS.index(k[1])))
+    order = sorted(out, key=lambda k: (rank.get(k[0], len(rank)), MODELS.index(k[1])))
     return [[key[1], out[key]] for key in order]
 
 
@@ -233,6 +242,13 @@ def main() -> None:
     parser.add_argument("--size", choices=("paper", "cpu"), default=None)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=None)
+    parser.add_argument(
+        "--gpus",
+        type=int,
+        default=torch.cuda.device_count() if torch.cuda.is_available() else 1,
+        help="N > 1 adds each model's eager fp32 step on N ranks (torchrun; gloo on "
+        "a CPU), its batch on each (default: the CUDA devices here)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=0, help="0: each model's own")
     parser.add_argument("--budget-s", type=float, default=float("inf"))
@@ -253,6 +269,8 @@ def main() -> None:
 
     out = args.out or RESULTS / f"{device_slug(device)}.json"
     settings = args.settings or list(SETTINGS)
+    if args.gpus > 1:
+        settings.append(f"eager fp32 ×{args.gpus}")
     here = machine(device)
     old = json.loads(out.read_text()) if out.exists() else {}
     if (old.get("size"), old.get("machine", {}).get("device")) != (
@@ -293,6 +311,9 @@ def main() -> None:
             print(f"budget of {args.budget_s:.0f} s spent: {name} {wanted} not run")
             continue
         command = [sys.executable, __file__, "--device", args.device, "--size", size]
+        if "×" in wanted[0]:  # on N ranks, one per GPU
+            launch = ["-m", "torch.distributed.run", "--nproc-per-node", str(args.gpus)]
+            command[1:1] = launch
         command += ["--repeats", str(args.repeats), "--batch", str(args.batch)]
         command += ["--child", name, *wanted]
         try:

@@ -8,10 +8,12 @@ import itertools
 import resource
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 
+from vidlib.distributed import Ranks, Replicas
 from vidlib.method import Method, build
 from vidlib.train import compile_nets, fuse_adam
 
@@ -71,19 +73,21 @@ def built(
 
 
 def train_interval(
-    method: Method, batch: dict, bf16: bool = False
+    method: Method, batch: dict, bf16: bool = False, replicas: Replicas | None = None
 ) -> tuple[Callable[[], None], int]:
     """A call that runs one interval of ``train_step`` on ``batch`` (in bf16 autocast
-    with ``bf16``), and its number of steps: ``r1_every`` with a lazy R1, which runs on
-    one step in ``r1_every`` (so a step's time includes its share of R1), else 1."""
+    with ``bf16``; each step as ``fit`` runs it across the ranks of ``replicas``), and
+    its number of steps: ``r1_every`` with a lazy R1, which runs on one step in
+    ``r1_every`` (so a step's time includes its share of R1), else 1."""
     cfg = method.cfg
     block = cfg.r1_every if getattr(cfg, "r1_gamma", 0) > 0 else 1
     steps = itertools.count(1)
     device = batch["video"].device
 
     def interval() -> None:
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-            for _ in range(block):
+        for _ in range(block):
+            ranked = replicas.step() if replicas else nullcontext()
+            with ranked, torch.autocast(device.type, torch.bfloat16, enabled=bf16):
                 method.train_step(batch, next(steps))
 
     return interval, block
@@ -98,6 +102,7 @@ def measure(
     *,
     compiled: bool = False,
     untrained: bool = False,
+    ranks: Ranks | None = None,
 ) -> dict[str, float]:
     """Median train-step time, clips/s of training and of sampling, and peak memory
     of the Method of a record's ``model`` section on random clips.
@@ -108,7 +113,11 @@ def measure(
     (warm-up) interval, whose time is ``first_interval_s``; ``untrained`` builds the
     resources a Method needs (AVLAE's flow estimator) untrained, which times the
     same. On CUDA its Adams step fused, as ``fit``'s do
-    (:func:`vidlib.train.fuse_adam`)."""
+    (:func:`vidlib.train.fuse_adam`). Started by torchrun, ``ranks`` train as ``fit``
+    trains across them, each on ``batch_size`` clips (one GPU each): the clips/s are
+    those of the global batch, the memory this rank's."""
+    ranks = ranks or Ranks()
+    device = ranks.local_device(device)
     method = built(model, device, untrained=untrained)
     cfg = method.cfg
     if device.type == "cuda":
@@ -118,7 +127,10 @@ def measure(
     batch = random_batch(cfg, batch_size, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    step, block = train_interval(method, batch, bf16)
+    with Replicas(ranks, method, batch_size * ranks.world, device) as replicas:
+        step, block = train_interval(method, batch, bf16, replicas)
+        first_s = seconds(step, 1)  # warm-up (and compilation)
+        step_s = seconds(step, repeats) / block
     gen = torch.Generator().manual_seed(0)
 
     @torch.no_grad()
@@ -126,8 +138,6 @@ def measure(
         with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
             method.generate(method.codes(batch_size, gen))
 
-    first_s = seconds(step, 1)  # warm-up (and compilation)
-    step_s = seconds(step, repeats) / block
     method.nets["G"].eval()
     generate()  # warm-up (and compilation of the eval-mode graph)
     sample_s = seconds(generate, repeats)
@@ -136,7 +146,7 @@ def measure(
         "frames": cfg.frames,
         "first_interval_s": round(first_s, 2),
         "train_step_s": round(step_s, 4),
-        "train_clips_per_s": round(batch_size / step_s, 2),
+        "train_clips_per_s": round(batch_size * ranks.world / step_s, 2),
         "sample_clips_per_s": round(batch_size / sample_s, 2),
         "peak_memory_mib": round(peak_memory_mib(device), 1),
     }

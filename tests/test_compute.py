@@ -168,9 +168,14 @@ def test_a_rerun_keeps_measured_rows_and_reruns_failed_ones(tmp_path: Path) -> N
     )
     command = [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--models", "dsa"]
     command += ["--settings", "eager fp32", "eager bf16", "--repeats", "1"]
-    command += ["--batch", "2", "--out", str(out)]
+    command += ["--batch", "2", "--gpus", "2", "--out", str(out)]
     subprocess.run(command, check=True, capture_output=True, timeout=300)
     record = json.loads(out.read_text())
+    ranked = [r for r in record["rows"] if r["setting"] == "eager fp32 ×2"]
+    assert len(ranked) == 1 and ranked[0]["batch"] == 4  # 2 clips on each of 2 ranks
+    speed = 4 / ranked[0]["train_step_s"]  # the global batch's clips per second
+    assert ranked[0]["train_clips_per_s"] == pytest.approx(speed, rel=0.01)
+    assert compute.table(record, "batch")[0][-1] == "eager fp32 ×2"  # its column
     assert [r["run"] for r in record["runs"]] == [1, 2]
     assert record["rows"][0] == old_row  # kept, not measured again
     new = record["rows"][1]

@@ -85,12 +85,15 @@ def table(
     bench: dict[str, Any], key: str, digits: int = 0
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows: per model, its size and ``key`` of each setting (``not run``,
-    or the row's error where it failed)."""
-    header = ["model", "clip T×H×W, batch", *SETTINGS]
+    or the row's error where it failed); after :data:`SETTINGS`, any other setting
+    the file has (``eager fp32 ×N``: on N GPUs, at N times the batch)."""
+    others = sorted({row["setting"] for row in bench["rows"]} - set(SETTINGS))
+    settings = [*SETTINGS, *others]
+    header = ["model", "clip T×H×W, batch", *settings]
     rows = []
     for model in models(bench):
         cells = [model, size_of(bench, model)]
-        for setting in SETTINGS:
+        for setting in settings:
             row = row_of(bench, model, setting)
             if row is None:
                 cells.append("not run")
