@@ -116,15 +116,15 @@ def read_cpu_settings(
     ]
 
 
+def settings_legend(bench: dict[str, Any]) -> dict[str, str]:
+    """What each comparison of a cpu-settings file sets against what: ``B ÷ A``."""
+    return {row["comparison"]: f"{row['b']} ÷ {row['a']}" for row in bench["rows"]}
+
+
 def settings_table(bench: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a cpu-settings file: per model, each comparison's speed-up of
-    B over A (above 1: B is faster)."""
-    comparisons = list(dict.fromkeys(row["comparison"] for row in bench["rows"]))
-    names = {
-        c: next(f"{r['b']} ÷ {r['a']}" for r in bench["rows"] if r["comparison"] == c)
-        for c in comparisons
-    }
-    header = ["model", *(f"{c}: {names[c]}" for c in comparisons)]
+    B over A (above 1: B is faster; :func:`settings_legend` names A and B)."""
+    comparisons = list(settings_legend(bench))
     rows = []
     for model in dict.fromkeys(row["model"] for row in bench["rows"]):
         found = {r["comparison"]: r for r in bench["rows"] if r["model"] == model}
@@ -135,7 +135,7 @@ def settings_table(bench: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             for c in comparisons
         ]
         rows.append([model, *cells])
-    return header, rows
+    return ["model", *comparisons], rows
 
 
 def ratio(
