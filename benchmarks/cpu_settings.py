@@ -52,17 +52,15 @@ from typing import Any
 
 import torch
 from gpu import (  # benchmarks/ is sys.path[0] as a script
-    RECORD_OF,
     RESULTS,
     device_slug,
     git_sha,
     machine,
-    model_and_batch,
 )
 from judges_eval import untrained
 from timing import built, random_batch, seconds, train_interval
 
-from vidlib.compute import MODELS
+from vidlib.compute import MODELS, RECORD_OF, model_and_batch
 from vidlib.method import Method, sample
 from vidlib.record import profile_record
 from vidlib.runner.grids import limit_threads

@@ -55,43 +55,13 @@ import torch
 from timing import measure  # benchmarks/ is sys.path[0] as a script
 
 from vidlib import __version__
-from vidlib.compute import MODELS, SETTINGS
+from vidlib.compute import MODELS, SETTINGS, model_and_batch
 from vidlib.distributed import Ranks
 from vidlib.experiment import run_experiment
-from vidlib.method import method_classes
-from vidlib.record import profile_record, read_params_file
+from vidlib.record import profile_record
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "book" / "results" / "benchmarks"
-
-#: the paper's batch of the models without a paper record (MoCoGAN's 32 for its
-#: residual counterpart; RJVAE takes DSA's Sprites settings, batch 25)
-DEFAULT_BATCH = {"mocogan": 32, "rmocogan": 32, "rjvae": 25}
-#: the record a model's size comes from, where its slug is not its name
-RECORD_OF = {"rjgan": "residual", "rmocogan": "residual", "rjvae": "residual"}
-
-
-def model_fields(name: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` restricted to what model ``name``'s config takes, named."""
-    _, config = method_classes(name)
-    known = set(config.__dataclass_fields__)
-    return {"name": name} | {k: v for k, v in fields.items() if k in known}
-
-
-def model_and_batch(name: str, size: str) -> tuple[dict[str, Any], int]:
-    """The ``model`` section and batch size model ``name`` is timed at."""
-    slug = RECORD_OF.get(name, name)
-    if size == "paper" and name in DEFAULT_BATCH:
-        return {"name": name}, DEFAULT_BATCH[name]
-    record = profile_record(slug, size)
-    batch = record.train["batch_size"]
-    shared = {"frames": record.data.frames, "resolution": record.data.resolution}
-    if name in ("rmocogan", "rjvae"):  # their sections in the residual record
-        params = read_params_file(ROOT / "notebooks" / "params" / f"{slug}.{size}.yaml")
-        section = params[1].get(name) or {}
-        base = record.model if name == "rmocogan" else shared
-        return model_fields(name, {**base, **section}), batch
-    return dict(record.model), batch
 
 
 def device_slug(device: torch.device) -> str:

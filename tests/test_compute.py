@@ -132,9 +132,9 @@ def test_the_committed_benchmark_files_read() -> None:
 def test_every_model_is_timed_at_its_records_size() -> None:
     for name in gpu.MODELS:
         for size in ("paper", "cpu"):
-            model, batch = gpu.model_and_batch(name, size)
+            model, batch = compute.model_and_batch(name, size)
             assert model["name"] == name and batch >= 1
-    model, batch = gpu.model_and_batch("g3an", "paper")
+    model, batch = compute.model_and_batch("g3an", "paper")
     assert (model, batch) == (
         profile_record("g3an", "paper").model,
         profile_record("g3an", "paper").train["batch_size"],

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vidlib.record import RecordError, profile_record
+from vidlib.record import RecordError, profile_record, read_params_file
 from vidlib.results import ROOT
 
 BENCHMARKS = ROOT / "book" / "results" / "benchmarks"
@@ -36,6 +36,38 @@ MODELS = (
 SETTINGS = ("eager fp32", "eager bf16", "compiled bf16", "compiled fp32")
 #: the chapter whose paper record a model's paper-length run is read from
 CHAPTER_OF = {"rjgan": "residual", "rmocogan": "residual"}
+
+
+#: the paper's batch of the models without a paper record (MoCoGAN's 32 for its
+#: residual counterpart; RJVAE takes DSA's Sprites settings, batch 25)
+DEFAULT_BATCH = {"mocogan": 32, "rmocogan": 32, "rjvae": 25}
+#: the record a model's size comes from, where its slug is not its name
+RECORD_OF = {"rjgan": "residual", "rmocogan": "residual", "rjvae": "residual"}
+
+
+def model_fields(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` restricted to what model ``name``'s config takes, named."""
+    from vidlib.method import method_classes  # late: torch and the models
+
+    _, config = method_classes(name)
+    known = set(config.__dataclass_fields__)
+    return {"name": name} | {k: v for k, v in fields.items() if k in known}
+
+
+def model_and_batch(name: str, size: str) -> tuple[dict[str, Any], int]:
+    """The ``model`` section and batch size model ``name`` is timed at."""
+    slug = RECORD_OF.get(name, name)
+    if size == "paper" and name in DEFAULT_BATCH:
+        return {"name": name}, DEFAULT_BATCH[name]
+    record = profile_record(slug, size)
+    batch = record.train["batch_size"]
+    shared = {"frames": record.data.frames, "resolution": record.data.resolution}
+    if name in ("rmocogan", "rjvae"):  # their sections in the residual record
+        params = read_params_file(ROOT / "notebooks" / "params" / f"{slug}.{size}.yaml")
+        section = params[1].get(name) or {}
+        base = record.model if name == "rmocogan" else shared
+        return model_fields(name, {**base, **section}), batch
+    return dict(record.model), batch
 
 
 def read_benchmarks(folder: Path = BENCHMARKS) -> list[dict[str, Any]]:
@@ -244,3 +276,64 @@ def navs_dataset_curve(bench: dict[str, Any]) -> dict[str, list[tuple[int, float
         if match:
             found[match[2]].append((int(match[1]), row["seconds_per_step"]))
     return found
+
+
+def parameters(model: dict[str, Any]) -> int:
+    """How many parameters the nets of a record's ``model`` section hold (built on the
+    meta device: nothing is allocated or trained)."""
+    import torch
+
+    from vidlib.method import build  # late: torch and the models
+
+    with torch.device("meta"):
+        method = build(model, untrained=True)
+    params = {id(p): p for net in method.nets.values() for p in net.parameters()}
+    return sum(p.numel() for p in params.values())
+
+
+def results_table(
+    runs: dict[str, Sequence[Any]], folder: Path = BENCHMARKS
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """The results chapter's compute table: per model (``runs``: model → its seed runs,
+    each with ``results``), its parameters at the cpu size (its runs' record) and the
+    paper's size, the eager fp32 step time and sampling rate of each benchmark file,
+    and the mean wall time of its seed runs; and one line per benchmark file naming
+    its machine."""
+    benches = read_benchmarks(folder)
+    header = ["model", "parameters, cpu size", "parameters, paper size"]
+    for bench in benches:
+        where = f"{bench['size']} size, {bench['machine']['device']}"
+        header += [f"train step s ({where})", f"sampled clips/s ({where})"]
+    header.append("wall s of a cpu run (train + evaluate)")
+    rows = []
+    for model, found in runs.items():
+        record = found[0].results["record"]
+        paper_model = model_and_batch(model, "paper")[0]
+        cells = [
+            model,
+            f"{parameters(record['model']):,}",
+            f"{parameters(paper_model):,}",
+        ]
+        for bench in benches:
+            row = row_of(bench, model, "eager fp32")
+            if row is None or "error" in row:
+                cells += ["not measured", "not measured"]
+            else:
+                cells += [
+                    f"{row['train_step_s']:.3g}",
+                    f"{row['sample_clips_per_s']:,.0f}",
+                ]
+        walls = [  # grid runs only: a chapter run's wall time is its notebook's
+            r.results["wall_time_s"] for r in found if "variant" in r.results
+        ]
+        cells.append(
+            f"{sum(walls) / len(walls):.0f} (mean of {len(walls)})" if walls else "—"
+        )
+        rows.append(cells)
+    machines = [
+        f"{bench['file']}: {bench['machine']['device']}"
+        f" ({bench['machine'].get('cpu', '')} {bench['machine']['cpu_cores']} cores,"
+        f" torch {bench['machine']['torch']}), {len(bench['runs'])} run(s)"
+        for bench in benches
+    ]
+    return header, rows, machines

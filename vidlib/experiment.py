@@ -93,11 +93,8 @@ class Experiment:
         return self.fitted.wall_time_s / self.record.train["steps"]
 
     def real_train(self, n: int) -> torch.Tensor:
-        """The first ``n`` training clips (fewer when the data is smaller; the images
-        of mixed data are left out)."""
-        clips = (self.data[i] for i in range(len(self.data)))
-        videos = (item["video"] for item in clips if not item.get("is_image"))
-        return torch.stack(list(itertools.islice(videos, n)))
+        """The first ``n`` training clips (see :func:`first_clips`)."""
+        return first_clips(self.data, n)
 
     def write_results(
         self,
@@ -269,6 +266,14 @@ def _evaluate(experiment: Experiment) -> dict[str, dict[str, Any]]:
             real = experiment.real_train(n)
             metrics |= evaluate(registry, fake, real=real, seed=seed)
     return metrics
+
+
+def first_clips(data: Dataset, n: int) -> torch.Tensor:
+    """The first ``n`` clips of ``data`` (fewer when the data is smaller; the images
+    of mixed data are left out)."""
+    clips = (data[i] for i in range(len(data)))
+    videos = (item["video"] for item in clips if not item.get("is_image"))
+    return torch.stack(list(itertools.islice(videos, n)))
 
 
 def held_out_data(record: Record, n: int) -> Dataset:

@@ -1,0 +1,190 @@
+"""The results chapter's statistics and claims (vidlib.verdicts): intervals against
+hand values and scipy's, paired verdicts, the claims file and its refusals."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from scipy import stats
+
+from vidlib import seeds, verdicts
+from vidlib.results import read_results_file
+
+FD = verdicts.BY_KEY["fd_judge"]
+KEPT = verdicts.BY_KEY["appearance_kept"]
+
+
+def test_interval_is_the_student_t_interval() -> None:
+    iv = verdicts.interval([1.0, 2.0, 3.0])
+    # mean 2, s = 1, t(0.975, 2) = 4.302653 (tables), half = 4.302653 / sqrt(3)
+    assert iv.mean == 2.0 and iv.n == 3
+    assert iv.half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
+    values = [0.3, 1.7, 0.9, 2.2]
+    low, high = stats.t.interval(
+        0.95, len(values) - 1, loc=sum(values) / 4, scale=stats.sem(values)
+    )
+    got = verdicts.interval(values)
+    assert (got.low, got.high) == pytest.approx((low, high), rel=1e-12)
+
+
+def test_one_value_has_no_interval() -> None:
+    iv = verdicts.interval([5.0])
+    assert iv.half is None and iv.text() == "5 (n=1)"
+    with pytest.raises(ValueError, match="at least one"):
+        verdicts.interval([])
+
+
+def test_verdicts_are_paired_and_follow_the_better_side() -> None:
+    # lower is better: A below B on every seed by about 10 -> holds
+    a = {0: 100.0, 1: 110.0, 2: 95.0}
+    b = {0: 111.0, 1: 119.0, 2: 106.0}
+    assert verdicts.verdict(a, b, FD).status == "holds"
+    assert verdicts.verdict(b, a, FD).status == "does not hold"
+    # higher is better: the same numbers read the other way
+    assert verdicts.verdict(b, a, KEPT).status == "holds"
+    # the seeds' spread is large but the pairs move together: paired, it holds
+    assert (
+        verdicts.verdict(
+            {0: 10.0, 1: 500.0, 2: 90.0}, {0: 12.0, 1: 502.2, 2: 91.9}, FD
+        ).status
+        == "holds"
+    )
+    # differences of both signs: inconclusive
+    mixed = verdicts.verdict({0: 1.0, 1: 5.0, 2: 3.0}, {0: 2.0, 1: 4.0, 2: 3.5}, FD)
+    assert mixed.status == "inconclusive" and mixed.seeds == (0, 1, 2)
+    # the paired difference's interval is the t-interval of the gains
+    gains = [11.0, 9.0, 11.0]
+    assert verdicts.verdict(a, b, FD).difference == verdicts.interval(gains)
+
+
+def test_no_verdict_from_one_paired_seed() -> None:
+    only = verdicts.verdict({0: 1.0, 1: 2.0}, {1: 9.0, 2: 9.0}, FD)
+    assert only.status == "no verdict" and only.seeds == (1,)
+    assert "1 paired seed" in only.detail
+
+
+def test_value_finds_a_family_whatever_the_judges_suffix() -> None:
+    metrics = {
+        "fd_judge_shapes32x8_abc": {"value": 7.0},
+        "fd_judge_shapes32x8_abc_train_vs_test_real": {"value": 2.0},
+        "mocogan_fd_judge_shapes32x8_abc": {"value": 99.0},
+        "reference_appearance_kept_judge_x": {"value": 0.1},
+    }
+    assert verdicts.value(metrics, FD) == 7.0
+    assert verdicts.value(metrics, verdicts.BY_KEY["fd_floor"]) == 2.0
+    assert verdicts.value(metrics, KEPT) is None
+
+
+def run(seed: int, metrics: dict, model: str = "mocogan") -> SimpleNamespace:
+    record = {"model": {"name": model}}
+    return SimpleNamespace(seed=seed, results={"metrics": metrics, "record": record})
+
+
+def test_model_table_marks_models_without_separate_codes() -> None:
+    entry = {
+        "fd_judge_j": {"value": 10.0},
+        "fd_judge_j_train_vs_test_real": {"value": 2.0},
+    }
+    runs = {
+        "vgan": [run(0, entry, "vgan"), run(1, entry, "vgan")],
+        "mocogan": [run(0, entry)],
+    }
+    header, rows, notes = verdicts.model_table(runs, name_of=seeds.name)
+    kept = header.index("appearance kept")
+    assert rows[0][:3] == ["VGAN", "2", "5 ± 0 (n=2)"]
+    assert rows[0][kept] == "n/a" and rows[1][kept] == "—"
+    assert "VGAN" in notes[0] and "MoCoGAN" not in notes[0]
+
+
+def claims_file(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "claims.yaml"
+    path.write_text("papers: {wang2020g3an: G3AN}\nclaims:\n" + body)
+    return path
+
+
+GOOD = """  - id: a
+    paper: wang2020g3an
+    where: Table 1
+    claim: G3AN is better.
+    test: {better: g3an, than: mocogan, metric: fd_judge}
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (GOOD.replace("test: {", "untested: no run\n    test: {"), "exactly one"),
+        (GOOD.replace("metric: fd_judge", "metric: fvd"), "metric 'fvd'"),
+        (GOOD.replace("than: mocogan", "than: videovae"), "than 'videovae'"),
+        (GOOD.replace("than: mocogan", "than: g3an"), "against itself"),
+        (GOOD.replace("paper: wang2020g3an", "paper: nobody2020"), "nobody2020"),
+        (GOOD.replace("    where: Table 1\n", ""), "'where'"),
+        (GOOD + GOOD, "id used twice"),
+        (GOOD.replace("    where", "    typo: 1\n    where"), "unknown key"),
+    ],
+)
+def test_bad_claims_are_refused_naming_the_file_and_claim(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    path = claims_file(tmp_path, body)
+    with pytest.raises(ValueError, match=message) as error:
+        verdicts.read_claims(path, models=seeds.KEYS)
+    assert str(path) in str(error.value) and "claim" in str(error.value)
+
+
+def test_the_books_claims_point_at_models_and_measured_metrics() -> None:
+    """Every tested claim names two models of the book and a family each model's
+    committed seed runs measured (so its verdict is computed, not left blank)."""
+    claims = verdicts.read_claims(models=seeds.KEYS)
+    assert len({c.id for c in claims}) == len(claims) >= 20
+    assert {c.paper for c in claims} == {"G3AN", "AVLAE", "NAVS", "Residual vectors"}
+    tested = [c for c in claims if c.test]
+    assert tested, "no claim of vidlib/claims.yaml is tested by a run"
+    for claim in tested:
+        family = verdicts.BY_KEY[claim.test["metric"]]
+        for side in ("better", "than"):
+            model = claim.test[side]
+            files = sorted(seeds.committed_file(model, 0).parent.glob("seed-*.json"))
+            assert files, f"{claim.id}: no committed seed run of {model}"
+            for path in files:
+                metrics = read_results_file(path)["metrics"]
+                assert verdicts.value(metrics, family) is not None, (
+                    f"{claim.id}: {path} does not measure {family.label}"
+                )
+
+
+def test_judge_claim_reads_each_side_per_seed() -> None:
+    claim = verdicts.read_claims(models=seeds.KEYS)[0]
+    assert claim.test is not None
+    family = verdicts.BY_KEY[claim.test["metric"]]
+    key = {"fd_judge": "fd_judge_j", "is_judge_action": "is_judge_action"}.get(
+        family.key, family.key + "_j"
+    )
+    good, bad = (1.0, 2.0) if family.better == "lower" else (2.0, 1.0)
+    per_seed = {
+        claim.test["better"]: {s: {key: {"value": good + s}} for s in (0, 1, 2)},
+        claim.test["than"]: {s: {key: {"value": bad + s}} for s in (0, 1, 2)},
+    }
+    assert verdicts.judge_claim(claim, per_seed).status == "holds"
+    per_seed[claim.test["than"]] = {0: {key: {"value": bad}}}
+    assert verdicts.judge_claim(claim, per_seed).status == "no verdict"
+
+
+def test_results_metrics_are_a_valid_results_file(tmp_path: Path) -> None:
+    from vidlib.results import read_results, write_results
+
+    entry = {"fd_judge_j": {"value": 10.0}}
+    runs = {"mocogan": [run(0, entry), run(1, {"fd_judge_j": {"value": 12.0}})]}
+    judged = {
+        "a": verdicts.Verdict("holds", "x", (0, 1)),
+        "b": verdicts.Verdict("untested", "why"),
+    }
+    metrics = verdicts.results_metrics(runs, judged)
+    write_results(tmp_path, slug="results", profile="cpu", seed=0, metrics=metrics)
+    written = read_results(tmp_path)["metrics"]
+    assert written["mocogan_fd_judge_mean"]["value"] == 11.0
+    assert written["mocogan_fd_judge_mean"]["n_seeds"] == 2
+    assert written["claim_a"]["value"] == 1 and written["claim_b"]["value"] is None

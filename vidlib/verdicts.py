@@ -1,0 +1,448 @@
+"""Every model under one protocol: intervals over seeds, and verdicts on the papers'
+claims from paired seeds.
+
+A *family* is one measurement of a results file, found by its key whatever the
+judges' protocol suffix (:data:`FAMILIES`). Over a model's seeds, a family is shown as
+its mean and a two-sided 95% Student-t interval, ``mean ± t(0.975, n-1) s / sqrt(n)``
+(:func:`interval`). A claim "A is better than B on a family" (``vidlib/claims.yaml``,
+read by :func:`read_claims`) is tested on the seeds both models ran, paired: the
+per-seed differences get the same t-interval (a paired t-test at the 5% level), and the
+verdict is *holds* when the interval lies on the claimed side of zero, *does not hold*
+when it lies on the other side, *inconclusive* when it covers zero, and no verdict
+from fewer than two paired seeds (:func:`verdict`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from scipy import stats
+
+CLAIMS = Path(__file__).with_name("claims.yaml")
+MIN_SEEDS = 2  # no interval, and no verdict, from one seed
+TEST = "paired t-test, two-sided, 5% (95% t-interval of the per-seed differences)"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A measurement shown across models: its key pattern and which way is better."""
+
+    key: str
+    label: str
+    pattern: str  # a full regex over metric names
+    better: str  # "lower" or "higher"
+    disentangling: bool = False  # measured only for models with separate codes
+
+
+def _judged(name: str) -> str:
+    return rf"{name}_judge_\w+?(?<!_train_vs_test_real)"
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("fd_judge", "judge-feature distance", _judged("fd"), "lower"),
+    Family(
+        "fd_floor", "real-vs-real floor", r"fd_judge_\w+_train_vs_test_real", "lower"
+    ),
+    Family("kd_judge", "judge kernel distance", _judged("kd"), "lower"),
+    Family("is_judge_action", "judge IS, action", "is_judge_action", "higher"),
+    Family("is_judge_shape", "judge IS, shape", "is_judge_shape", "higher"),
+    Family("is_judge_color", "judge IS, colour", "is_judge_color", "higher"),
+    Family(
+        "appearance_kept", "appearance kept", r"appearance_kept_\w+", "higher", True
+    ),
+    Family("action_kept", "action kept", r"action_kept_\w+", "higher", True),
+    Family(
+        "motion_controls_action",
+        "motion → action",
+        r"motion_controls_action_\w+",
+        "higher",
+        True,
+    ),
+    Family(
+        "leak_motion_to_appearance",
+        "leak motion → appearance",
+        r"leak_motion_to_appearance_\w+",
+        "lower",
+        True,
+    ),
+    Family(
+        "leak_appearance_to_action",
+        "leak appearance → action",
+        r"leak_appearance_to_action_\w+",
+        "lower",
+        True,
+    ),
+)
+BY_KEY = {family.key: family for family in FAMILIES}
+
+
+def value(metrics: Mapping[str, Any], family: Family) -> float | None:
+    """The value of ``family`` in a results file's ``metrics`` (None when absent)."""
+    keys = [k for k in metrics if re.fullmatch(family.pattern, k)]
+    if len(keys) > 1:
+        raise ValueError(f"several metrics are {family.label}: {keys}")
+    if not keys:
+        return None
+    found = metrics[keys[0]].get("value")
+    return None if found is None else float(found)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean and half-width of a two-sided 95% t-interval over ``n`` values."""
+
+    mean: float
+    half: float | None  # None below MIN_SEEDS
+    n: int
+
+    @property
+    def low(self) -> float:
+        return self.mean - (self.half or 0.0)
+
+    @property
+    def high(self) -> float:
+        return self.mean + (self.half or 0.0)
+
+    def text(self) -> str:
+        """``mean ± half (n)`` with three significant digits."""
+        if self.half is None:
+            return f"{_fmt(self.mean)} (n={self.n})"
+        return f"{_fmt(self.mean)} ± {_fmt(self.half)} (n={self.n})"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def interval(values: Sequence[float]) -> Interval:
+    """The mean of ``values`` and its two-sided 95% Student-t half-width."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("an interval needs at least one value")
+    mean = math.fsum(values) / n
+    if n < MIN_SEEDS:
+        return Interval(mean, None, n)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    return Interval(mean, float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n), n)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one claim's test."""
+
+    status: str  # holds | does not hold | inconclusive | no verdict | untested
+    detail: str
+    seeds: tuple[int, ...] = ()
+    difference: Interval | None = None
+
+
+def verdict(
+    better: Mapping[int, float], than: Mapping[int, float], family: Family
+) -> Verdict:
+    """Whether the model with per-seed values ``better`` beats ``than`` on
+    ``family``, on the seeds both have (paired)."""
+    seeds = tuple(sorted(set(better) & set(than)))
+    if len(seeds) < MIN_SEEDS:
+        return Verdict(
+            "no verdict",
+            f"{len(seeds)} paired seed(s); a verdict needs {MIN_SEEDS} or more",
+            seeds,
+        )
+    sign = -1.0 if family.better == "lower" else 1.0
+    gains = [sign * (better[s] - than[s]) for s in seeds]  # > 0: the claim's side
+    diff = interval(gains)
+    if diff.low > 0:
+        status = "holds"
+    elif diff.high < 0:
+        status = "does not hold"
+    else:
+        status = "inconclusive"
+    way = "decrease" if family.better == "lower" else "increase"
+    detail = f"{way} of {family.label}: {diff.text()}"
+    return Verdict(status, detail, seeds, diff)
+
+
+# ------------------------------------------------------------------ claims
+CLAIM_KEYS = {"id", "paper", "where", "claim", "test", "untested"}
+TEST_KEYS = {"better", "than", "metric"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A paper's headline claim, with the comparison that tests it or why none does."""
+
+    id: str
+    paper: str  # the paper's name (its bib key is in the claims file)
+    where: str
+    claim: str
+    test: dict[str, str] | None
+    untested: str | None
+
+
+def read_claims(path: Path = CLAIMS, models: Sequence[str] = ()) -> list[Claim]:
+    """The claims of ``path``, checked: each has an id, paper, where and claim text and
+    exactly one of ``test`` (``better``/``than`` among ``models`` when given, a
+    ``metric`` of :data:`FAMILIES`) or ``untested`` (why)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{path}: cannot read claims ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
+        raise ValueError(f"{path}: expected a mapping with a 'claims' list")
+    papers = data.get("papers")
+    if not isinstance(papers, dict) or not papers:
+        raise ValueError(f"{path}: expected 'papers', a mapping of bib key to name")
+    claims, seen = [], set()
+    for i, entry in enumerate(data["claims"]):
+        where = f"{path}, claim {i + 1}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: expected a mapping, got {entry!r}")
+        where = f"{path}, claim {entry.get('id', i + 1)!r}"
+        if unknown := sorted(set(entry) - CLAIM_KEYS):
+            raise ValueError(f"{where}: unknown key(s) {unknown}")
+        for key in ("id", "paper", "where", "claim"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise ValueError(f"{where}: '{key}' must be a non-empty string")
+        if entry["paper"] not in papers:
+            raise ValueError(
+                f"{where}: paper {entry['paper']!r} is not in 'papers':"
+                f" {sorted(papers)}"
+            )
+        if entry["id"] in seen:
+            raise ValueError(f"{where}: id used twice")
+        seen.add(entry["id"])
+        test, untested = entry.get("test"), entry.get("untested")
+        if (test is None) == (untested is None):
+            raise ValueError(f"{where}: give exactly one of 'test' or 'untested'")
+        if test is not None:
+            _check_test(test, where, models)
+        elif not isinstance(untested, str) or not untested.strip():
+            raise ValueError(f"{where}: 'untested' must say why no run tests it")
+        claims.append(
+            Claim(
+                entry["id"],
+                papers[entry["paper"]],
+                entry["where"],
+                " ".join(entry["claim"].split()),
+                test,
+                None if untested is None else " ".join(untested.split()),
+            )
+        )
+    return claims
+
+
+def _check_test(test: Any, where: str, models: Sequence[str]) -> None:
+    if not isinstance(test, dict) or set(test) != TEST_KEYS:
+        raise ValueError(f"{where}: 'test' must map exactly {sorted(TEST_KEYS)}")
+    if test["metric"] not in BY_KEY:
+        raise ValueError(
+            f"{where}: metric {test['metric']!r} is none of {sorted(BY_KEY)}"
+        )
+    for side in ("better", "than"):
+        if models and test[side] not in models:
+            raise ValueError(
+                f"{where}: {side} {test[side]!r} is not a model of the book:"
+                f" {', '.join(models)}"
+            )
+    if test["better"] == test["than"]:
+        raise ValueError(f"{where}: a model cannot be tested against itself")
+
+
+def judge_claim(
+    claim: Claim, per_seed: Mapping[str, Mapping[int, Mapping[str, Any]]]
+) -> Verdict:
+    """The verdict on ``claim`` from ``per_seed[model][seed]`` = that run's metrics."""
+    if claim.test is None:
+        return Verdict("untested", claim.untested or "")
+    family = BY_KEY[claim.test["metric"]]
+    sides = []
+    for side in ("better", "than"):
+        runs = per_seed.get(claim.test[side], {})
+        sides.append(
+            {
+                seed: v
+                for seed, metrics in runs.items()
+                if (v := value(metrics, family)) is not None
+            }
+        )
+    return verdict(sides[0], sides[1], family)
+
+
+# ------------------------------------------------------------------ tables
+def separate_codes(model: str) -> bool:
+    """Whether the Method named ``model`` has separate appearance and motion codes."""
+    from vidlib.method import method_classes  # late: torch, the models
+
+    method = method_classes(model)[0]
+    return method.appearance_code is not None and method.motion_code is not None
+
+
+def _values(found: Sequence[Any], family: Family) -> list[float]:
+    return [
+        v for run in found if (v := value(run.results["metrics"], family)) is not None
+    ]
+
+
+def _ratios(found: Sequence[Any]) -> list[float]:
+    """Each run's judge-feature distance over its own real-vs-real floor."""
+    out = []
+    for run in found:
+        metrics = run.results["metrics"]
+        fd, floor = (
+            value(metrics, BY_KEY["fd_judge"]),
+            value(metrics, BY_KEY["fd_floor"]),
+        )
+        if fd is not None and floor:
+            out.append(fd / floor)
+    return out
+
+
+def model_table(
+    runs: Mapping[str, Sequence[Any]],
+    families: Sequence[Family] = FAMILIES,
+    name_of: Callable[[str], str] = str,
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, one row per model of ``runs`` (model key → its seed runs, each with its
+    ``results``): its seeds, the distance as a multiple of its floor, then each
+    family's interval over the seeds; and notes on the ``n/a`` cells."""
+    header = ["model", "seeds", "distance ÷ floor", *(f.label for f in families)]
+    rows, no_codes = [], []
+    for model, found in runs.items():
+        if not found:
+            continue
+        name = name_of(model)
+        ratios = _ratios(found)
+        row = [name, str(len(found)), interval(ratios).text() if ratios else "—"]
+        codes = separate_codes(found[0].results["record"]["model"]["name"])
+        if not codes:
+            no_codes.append(name)
+        for family in families:
+            values = _values(found, family)
+            if values:
+                row.append(interval(values).text())
+            else:
+                row.append("n/a" if family.disentangling and not codes else "—")
+        rows.append(row)
+    notes = []
+    if no_codes:
+        notes.append(
+            f"n/a: {', '.join(no_codes)} draw a clip from codes that do not split into"
+            " an appearance code and a motion code, so the swap grid has nothing to"
+            " swap."
+        )
+    notes.append("—: not measured by that run's record at this profile.")
+    return header, rows, notes
+
+
+def reference_table(
+    reference: Mapping[int, Mapping[str, Mapping[str, Any]]], found: Sequence[Any]
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the reference rows over seeds (``reference[seed][row]`` =
+    metric entries) and the held-out clips' own judge IS (from the runs ``found``)."""
+    families = [BY_KEY["fd_judge"], BY_KEY["kd_judge"]]
+    header = ["reference row", "seeds", *(f.label for f in families)]
+    rows = []
+    for row in next(iter(reference.values()), {}):
+        cells = [row.replace("_", " "), str(len(reference))]
+        for family in families:
+            values = [
+                v
+                for seed in reference
+                if (v := value(reference[seed][row], family)) is not None
+            ]
+            cells.append(interval(values).text() if values else "—")
+        rows.append(cells)
+    own = ["held-out clips' own judge IS", str(len(found)), "", ""]
+    scores = []
+    for factor in ("action", "shape", "color"):
+        values = [
+            run.results["metrics"][f"is_judge_{factor}_real"]["value"]
+            for run in found
+            if f"is_judge_{factor}_real" in run.results["metrics"]
+        ]
+        if values:
+            scores.append(f"{factor} {interval(values).text()}")
+    if scores:
+        own[2] = "; ".join(scores)
+        rows.append(own)
+    return header, rows
+
+
+def claims_table(
+    claims: Sequence[Claim],
+    judged: Mapping[str, Verdict],
+    name_of: Callable[[str], str] = str,
+) -> tuple[list[str], list[list[str]]]:
+    """Header and one row per claim: where, what, its test and its verdict."""
+    header = ["claim", "paper, where", "the paper says", "tested by", "verdict", "why"]
+    rows = []
+    for claim in claims:
+        verdict_ = judged[claim.id]
+        if claim.test is None:
+            test = "no run yet"
+        else:
+            family = BY_KEY[claim.test["metric"]]
+            test = (
+                f"{name_of(claim.test['better'])} vs {name_of(claim.test['than'])}:"
+                f" {family.label} ({family.better} is better)"
+            )
+        seeds = (
+            f" (seeds {', '.join(map(str, verdict_.seeds))})" if verdict_.seeds else ""
+        )
+        rows.append(
+            [
+                claim.id,
+                f"{claim.paper}, {claim.where}",
+                claim.claim,
+                test,
+                verdict_.status,
+                verdict_.detail + seeds,
+            ]
+        )
+    return header, rows
+
+
+STATUSES = ("holds", "does not hold", "inconclusive", "no verdict", "untested")
+VERDICT_VALUE = {"holds": 1, "does not hold": -1, "inconclusive": 0}
+VERDICT_VALUE |= {"no verdict": None, "untested": None}
+
+
+def count(judged: Sequence[Verdict] | Any) -> dict[str, int]:
+    """How many verdicts have each status, in the order of :data:`STATUSES`."""
+    statuses = [v.status for v in judged]
+    return {s: statuses.count(s) for s in STATUSES if s in statuses}
+
+
+def results_metrics(
+    runs: Mapping[str, Sequence[Any]], judged: Mapping[str, Verdict]
+) -> dict[str, dict[str, Any]]:
+    """The chapter's results-file metrics: each model's mean over seeds of each family
+    (with the interval and seed count), and each claim's verdict."""
+    metrics: dict[str, dict[str, Any]] = {}
+    for model, found in runs.items():
+        for family in FAMILIES:
+            values = _values(found, family)
+            if values:
+                iv = interval(values)
+                metrics[f"{model}_{family.key}_mean"] = {
+                    "value": iv.mean,
+                    "half_width_95": iv.half,
+                    "n_seeds": iv.n,
+                    "seeds": ",".join(str(run.seed) for run in found),
+                    "protocol": "mean over seeds, two-sided 95% Student-t interval",
+                }
+    for claim_id, v in judged.items():
+        metrics[f"claim_{claim_id}"] = {
+            "value": VERDICT_VALUE[v.status],
+            "verdict": v.status,
+            "detail": v.detail,
+            "seeds": ",".join(map(str, v.seeds)),
+            "protocol": f"{TEST}; value 1 holds, -1 does not hold, 0 inconclusive",
+        }
+    return metrics
