@@ -256,3 +256,42 @@ def test_own_size_times_are_the_points_at_the_cpu_records_size() -> None:
         ]
     }
     assert compute.own_size_times(costs, "mocogan") == [0.1, 0.12, 0.11]
+
+
+def test_parameters_count_what_the_model_builds_on_the_cpu() -> None:
+    from vidlib.method import build
+
+    model = profile_record("tgan", "cpu").model
+    nets = build(model).nets.values()
+    unique = {id(p): p.numel() for net in nets for p in net.parameters()}
+    assert compute.parameters(model) == sum(unique.values())
+
+
+def test_results_table_reads_benchmarks_and_wall_times_of_seed_runs_only(
+    tmp_path: Path,
+) -> None:
+    from types import SimpleNamespace
+
+    record = profile_record("tgan", "cpu").as_dict()
+    cpu = bench("cpu") | {"machine": {"device": "CPU", "cpu_cores": 2, "torch": "t"}}
+    cpu["rows"][-1]["sample_clips_per_s"] = 40.0
+    cpu["rows"].append(
+        {**cpu["rows"][-1], "setting": "eager fp32", "train_step_s": 0.2}
+    )
+    (tmp_path / "cpu.json").write_text(json.dumps(cpu))
+    chapter = SimpleNamespace(results={"record": record, "wall_time_s": 9.0})
+    seeds = [
+        SimpleNamespace(results={"record": record, "variant": "tgan", "wall_time_s": w})
+        for w in (100.0, 120.0)
+    ]
+    header, rows, machines = compute.results_table(
+        {"tgan": [chapter, *seeds]}, tmp_path, name_of=str.upper
+    )
+    assert header[3:5] == [
+        "train step s (cpu size, CPU)",
+        "sampled clips/s (cpu size, CPU)",
+    ]
+    (row,) = rows
+    assert row[0] == "TGAN" and row[3:] == ["0.2", "40", "110 (mean of 2)"]
+    assert row[1] == f"{compute.parameters(record['model']):,}"
+    assert machines == ["cpu.json: CPU (2 CPU cores, torch t), 0 run(s)"]

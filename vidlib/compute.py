@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +292,9 @@ def parameters(model: dict[str, Any]) -> int:
 
 
 def results_table(
-    runs: dict[str, Sequence[Any]], folder: Path = BENCHMARKS
+    runs: dict[str, Sequence[Any]],
+    folder: Path = BENCHMARKS,
+    name_of: Callable[[str], str] = str,
 ) -> tuple[list[str], list[list[str]], list[str]]:
     """The results chapter's compute table: per model (``runs``: model → its seed runs,
     each with ``results``), its parameters at the cpu size (its runs' record) and the
@@ -310,7 +312,7 @@ def results_table(
         record = found[0].results["record"]
         paper_model = model_and_batch(model, "paper")[0]
         cells = [
-            model,
+            name_of(model),
             f"{parameters(record['model']):,}",
             f"{parameters(paper_model):,}",
         ]
@@ -330,10 +332,16 @@ def results_table(
             f"{sum(walls) / len(walls):.0f} (mean of {len(walls)})" if walls else "—"
         )
         rows.append(cells)
-    machines = [
-        f"{bench['file']}: {bench['machine']['device']}"
-        f" ({bench['machine'].get('cpu', '')} {bench['machine']['cpu_cores']} cores,"
-        f" torch {bench['machine']['torch']}), {len(bench['runs'])} run(s)"
-        for bench in benches
-    ]
+    machines = []
+    for bench in benches:
+        machine = bench["machine"]
+        host = ", ".join(
+            part
+            for part in (machine.get("cpu"), f"{machine['cpu_cores']} CPU cores")
+            if part
+        )
+        machines.append(
+            f"{bench['file']}: {machine['device']} ({host}, torch {machine['torch']}),"
+            f" {len(bench['runs'])} run(s)"
+        )
     return header, rows, machines

@@ -289,7 +289,7 @@ def _values(found: Sequence[Any], family: Family) -> list[float]:
     ]
 
 
-def _ratios(found: Sequence[Any]) -> list[float]:
+def ratios(found: Sequence[Any]) -> list[float]:
     """Each run's judge-feature distance over its own real-vs-real floor."""
     out = []
     for run in found:
@@ -317,8 +317,8 @@ def model_table(
         if not found:
             continue
         name = name_of(model)
-        ratios = _ratios(found)
-        row = [name, str(len(found)), interval(ratios).text() if ratios else "—"]
+        multiples = ratios(found)
+        row = [name, str(len(found)), interval(multiples).text() if multiples else "—"]
         codes = separate_codes(found[0].results["record"]["model"]["name"])
         if not codes:
             no_codes.append(name)
