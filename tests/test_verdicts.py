@@ -94,9 +94,30 @@ def test_model_table_marks_models_without_separate_codes() -> None:
     }
     header, rows, notes = verdicts.model_table(runs, name_of=seeds.name)
     kept = header.index("appearance kept")
-    assert rows[0][:3] == ["VGAN", "2", "5 ± 0 (n=2)"]
+    assert rows[0][:4] == ["VGAN", "2", "5 ± 0", "10 ± 0"]
     assert rows[0][kept] == "n/a" and rows[1][kept] == "—"
     assert "VGAN" in notes[0] and "MoCoGAN" not in notes[0]
+    runs["mocogan"].append(run(1, {"fd_judge_j": {"value": 12.0}}))
+    header, rows, notes = verdicts.model_table(
+        runs, verdicts.QUALITY, seeds.name, ratio=False
+    )
+    assert header[:3] == ["model", "seeds", "judge-feature distance"]
+    assert rows[1][:3] == ["MoCoGAN", "2", "11 ± 12.7"]  # 11 ± 12.706 · 1 / sqrt 2
+    assert rows[1][3] == "2 (n=1)"  # a floor of one of the two seeds: n shown
+    assert len(notes) == 1  # no disentanglement column, no n/a note
+
+
+def test_claims_are_listed_by_paper_with_their_verdicts() -> None:
+    claims = verdicts.read_claims(models=seeds.KEYS)
+    judged = {c.id: verdicts.judge_claim(c, {}) for c in claims}
+    text = verdicts.claims_markdown(claims, judged, seeds.name)
+    assert text.count("* **") == len(claims)
+    assert text.index("**G3AN**") < text.index("**AVLAE**") < text.index("**NAVS**")
+    header, rows = verdicts.claims_summary(claims, judged)
+    assert header == ["paper", *verdicts.STATUSES]
+    assert sum(int(n) for row in rows for n in row[1:]) == len(claims)
+    tested = sum(1 for c in claims if c.test)
+    assert sum(int(row[header.index("no verdict")]) for row in rows) == tested
 
 
 def claims_file(tmp_path: Path, body: str) -> Path:

@@ -50,6 +50,41 @@ ABLATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "g3an_no_gs": ("G3AN without G_S", "g3an", {"model.spatial_stream": False}),
     "g3an_no_gt": ("G3AN without G_T", "g3an", {"model.temporal_stream": False}),
     "g3an_no_fsa": ("G3AN without F-SA", "g3an", {"model.fsa_position": -1}),
+    "avlae_no_wm_rec": (
+        "AVLAE without the w_M reconstruction",
+        "avlae",
+        {"model.k1": 0.0},
+    ),
+    "avlae_no_wa_rec": (
+        "AVLAE without the w_A reconstruction",
+        "avlae",
+        {"model.k2": 0.0},
+    ),
+    "avlae_no_rec": (
+        "AVLAE without either reconstruction",
+        "avlae",
+        {"model.k1": 0.0, "model.k2": 0.0},
+    ),
+    "avlae_no_rec_no_em": (
+        "AVLAE without either reconstruction or E_M",
+        "avlae",
+        {"model.k1": 0.0, "model.k2": 0.0, "model.motion_encoder": False},
+    ),
+    "navs_no_triplet": (
+        "NAVS without the triplet loss",
+        "navs",
+        {"model.lambda_triplet": 0.0},
+    ),
+    "navs_no_static": (
+        "NAVS without the static loss",
+        "navs",
+        {"model.lambda_static": 0.0},
+    ),
+    "navs_no_both": (
+        "NAVS without either loss",
+        "navs",
+        {"model.lambda_triplet": 0.0, "model.lambda_static": 0.0},
+    ),
 }
 KEYS = (*MODELS, *ABLATIONS)
 SLUG = "results"  # the chapter whose run folder holds the seed runs

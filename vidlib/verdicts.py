@@ -109,11 +109,12 @@ class Interval:
     def high(self) -> float:
         return self.mean + (self.half or 0.0)
 
-    def text(self) -> str:
-        """``mean ± half (n)`` with three significant digits."""
+    def text(self, show_n: bool = True) -> str:
+        """``mean ± half (n=…)`` with three significant digits (``show_n``: with n)."""
+        n = f" (n={self.n})" if show_n else ""
         if self.half is None:
-            return f"{_fmt(self.mean)} (n={self.n})"
-        return f"{_fmt(self.mean)} ± {_fmt(self.half)} (n={self.n})"
+            return f"{_fmt(self.mean)}{n}"
+        return f"{_fmt(self.mean)} ± {_fmt(self.half)}{n}"
 
 
 def _fmt(x: float) -> str:
@@ -303,34 +304,42 @@ def ratios(found: Sequence[Any]) -> list[float]:
     return out
 
 
+QUALITY = tuple(f for f in FAMILIES if not f.disentangling)
+DISENTANGLEMENT = tuple(f for f in FAMILIES if f.disentangling)
+
+
 def model_table(
     runs: Mapping[str, Sequence[Any]],
     families: Sequence[Family] = FAMILIES,
     name_of: Callable[[str], str] = str,
+    ratio: bool = True,
 ) -> tuple[list[str], list[list[str]], list[str]]:
     """Header, one row per model of ``runs`` (model key → its seed runs, each with its
-    ``results``): its seeds, the distance as a multiple of its floor, then each
-    family's interval over the seeds; and notes on the ``n/a`` cells."""
-    header = ["model", "seeds", "distance ÷ floor", *(f.label for f in families)]
+    ``results``): its seeds, (with ``ratio``) the distance as a multiple of its floor,
+    then each family's interval over the seeds; and notes on the ``n/a`` cells."""
+    header = ["model", "seeds", *(["distance ÷ floor"] if ratio else [])]
+    header += [f.label for f in families]
     rows, no_codes = [], []
     for model, found in runs.items():
         if not found:
             continue
         name = name_of(model)
-        multiples = ratios(found)
-        row = [name, str(len(found)), interval(multiples).text() if multiples else "—"]
+        row = [name, str(len(found))]
+        if ratio:
+            multiples = ratios(found)
+            row.append(interval(multiples).text(False) if multiples else "—")
         codes = separate_codes(found[0].results["record"]["model"]["name"])
         if not codes:
             no_codes.append(name)
         for family in families:
             values = _values(found, family)
             if values:
-                row.append(interval(values).text())
+                row.append(interval(values).text(len(values) != len(found)))
             else:
                 row.append("n/a" if family.disentangling and not codes else "—")
         rows.append(row)
     notes = []
-    if no_codes:
+    if no_codes and any(f.disentangling for f in families):
         notes.append(
             f"n/a: {', '.join(no_codes)} draw a clip from codes that do not split into"
             " an appearance code and a motion code, so the swap grid has nothing to"
@@ -374,37 +383,48 @@ def reference_table(
     return header, rows
 
 
-def claims_table(
+def _test_text(claim: Claim, name_of: Callable[[str], str]) -> str:
+    if claim.test is None:
+        return "no run yet"
+    family = BY_KEY[claim.test["metric"]]
+    return (
+        f"{name_of(claim.test['better'])} against {name_of(claim.test['than'])},"
+        f" {family.label} ({family.better} is better)"
+    )
+
+
+def claims_markdown(
     claims: Sequence[Claim],
     judged: Mapping[str, Verdict],
     name_of: Callable[[str], str] = str,
-) -> tuple[list[str], list[list[str]]]:
-    """Header and one row per claim: where, what, its test and its verdict."""
-    header = ["claim", "paper, where", "the paper says", "tested by", "verdict", "why"]
-    rows = []
+) -> str:
+    """Every claim as Markdown, by paper: where, what the paper says, what tests it
+    and the verdict with its reason."""
+    lines, paper = [], None
     for claim in claims:
-        verdict_ = judged[claim.id]
-        if claim.test is None:
-            test = "no run yet"
-        else:
-            family = BY_KEY[claim.test["metric"]]
-            test = (
-                f"{name_of(claim.test['better'])} vs {name_of(claim.test['than'])}:"
-                f" {family.label} ({family.better} is better)"
-            )
-        seeds = (
-            f" (seeds {', '.join(map(str, verdict_.seeds))})" if verdict_.seeds else ""
+        if claim.paper != paper:
+            paper = claim.paper
+            lines += ["", f"**{paper}**", ""]
+        v = judged[claim.id]
+        seeds = f" (seeds {', '.join(map(str, v.seeds))})" if v.seeds else ""
+        lines.append(
+            f"* **{v.status}** · {claim.where} · `{claim.id}`  \n"
+            f"  {claim.claim}  \n"
+            f"  *Tested by:* {_test_text(claim, name_of)}. *Why:* {v.detail}{seeds}."
         )
-        rows.append(
-            [
-                claim.id,
-                f"{claim.paper}, {claim.where}",
-                claim.claim,
-                test,
-                verdict_.status,
-                verdict_.detail + seeds,
-            ]
-        )
+    return "\n".join(lines)
+
+
+def claims_summary(
+    claims: Sequence[Claim], judged: Mapping[str, Verdict]
+) -> tuple[list[str], list[list[str]]]:
+    """Header and one row per paper: how many of its claims have each verdict."""
+    papers = list(dict.fromkeys(claim.paper for claim in claims))
+    header = ["paper", *STATUSES]
+    rows = []
+    for paper in papers:
+        statuses = [judged[c.id].status for c in claims if c.paper == paper]
+        rows.append([paper, *(str(statuses.count(s)) for s in STATUSES)])
     return header, rows
 
 
