@@ -298,15 +298,15 @@ def results_table(
 ) -> tuple[list[str], list[list[str]], list[str]]:
     """The results chapter's compute table: per model (``runs``: model → its seed runs,
     each with ``results``), its parameters at the cpu size (its runs' record) and the
-    paper's size, the eager fp32 step time and sampling rate of each benchmark file,
-    and the mean wall time of its seed runs; and one line per benchmark file naming
-    its machine."""
+    paper's size, the eager fp32 step time and sampling rate of each benchmark file
+    (columns lettered A, B, …), and the mean wall time of its seed runs; and the
+    legend: one line per letter naming the file, size and machine."""
     benches = read_benchmarks(folder)
-    header = ["model", "parameters, cpu size", "parameters, paper size"]
-    for bench in benches:
-        where = f"{bench['size']} size, {bench['machine']['device']}"
-        header += [f"train step s ({where})", f"sampled clips/s ({where})"]
-    header.append("wall s of a cpu run (train + evaluate)")
+    letters = [chr(ord("A") + i) for i in range(len(benches))]
+    header = ["model", "params, cpu size", "params, paper size"]
+    for letter in letters:
+        header += [f"step s, {letter}", f"clips/s, {letter}"]
+    header.append("wall s of a run")
     rows = []
     for model, found in runs.items():
         record = found[0].results["record"]
@@ -328,20 +328,23 @@ def results_table(
         walls = [  # grid runs only: a chapter run's wall time is its notebook's
             r.results["wall_time_s"] for r in found if "variant" in r.results
         ]
-        cells.append(
-            f"{sum(walls) / len(walls):.0f} (mean of {len(walls)})" if walls else "—"
-        )
+        cells.append(f"{sum(walls) / len(walls):.0f}" if walls else "—")
         rows.append(cells)
-    machines = []
-    for bench in benches:
+    legend = []
+    for letter, bench in zip(letters, benches, strict=True):
         machine = bench["machine"]
         host = ", ".join(
             part
             for part in (machine.get("cpu"), f"{machine['cpu_cores']} CPU cores")
             if part
         )
-        machines.append(
-            f"{bench['file']}: {machine['device']} ({host}, torch {machine['torch']}),"
-            f" {len(bench['runs'])} run(s)"
+        legend.append(
+            f"{letter}: {bench['size']} size on {machine['device']} ({host}, torch"
+            f" {machine['torch']}), eager fp32, {bench['file']}, {len(bench['runs'])}"
+            " run(s)"
         )
-    return header, rows, machines
+    legend.append(
+        "wall s of a run: the mean over the seed runs that trained from scratch"
+        " (training and evaluation)"
+    )
+    return header, rows, legend

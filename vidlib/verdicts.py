@@ -164,8 +164,10 @@ def verdict(
         status = "does not hold"
     else:
         status = "inconclusive"
-    way = "decrease" if family.better == "lower" else "increase"
-    detail = f"{way} of {family.label}: {diff.text()}"
+    detail = (
+        f"advantage in {family.label} ({family.better} is better),"
+        f" mean ± half-width over the paired seeds: {diff.text(False)}"
+    )
     return Verdict(status, detail, seeds, diff)
 
 
@@ -365,7 +367,7 @@ def reference_table(
                 for seed in reference
                 if (v := value(reference[seed][row], family)) is not None
             ]
-            cells.append(interval(values).text() if values else "—")
+            cells.append(interval(values).text(False) if values else "—")
         rows.append(cells)
     own = ["held-out clips' own judge IS", str(len(found)), "", ""]
     scores = []
@@ -376,7 +378,7 @@ def reference_table(
             if f"is_judge_{factor}_real" in run.results["metrics"]
         ]
         if values:
-            scores.append(f"{factor} {interval(values).text()}")
+            scores.append(f"{factor} {interval(values).text(False)}")
     if scores:
         own[2] = "; ".join(scores)
         rows.append(own)
@@ -410,7 +412,8 @@ def claims_markdown(
         lines.append(
             f"* **{v.status}** · {claim.where} · `{claim.id}`  \n"
             f"  {claim.claim}  \n"
-            f"  *Tested by:* {_test_text(claim, name_of)}. *Why:* {v.detail}{seeds}."
+            f"  *Tested by:* {_test_text(claim, name_of)}."
+            f" *Why:* {v.detail.rstrip('.')}{seeds}."
         )
     return "\n".join(lines)
 
