@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from tests.test_train import NoiseVideos, Regression, config, tiny_mocogan
-from vidlib import afc, committed, study
+from vidlib import afc, committed, seeds, study, verdicts
 from vidlib import checkpoint as ckpt
 from vidlib.data.datasets import open_dataset
 from vidlib.data.video import read_frames, read_strip, read_video, write_video
@@ -655,6 +655,27 @@ CASES += [
         "checking the pages of a folder that holds no built book (runner, exit 2)",
         lambda d: cli(runner, "check-pages", str(d)),
         r"no built book in .* \(no index\.html\): build one with ",
+    ),
+    Bad(
+        "seed runs before the chapters' own runs (seeds, exit 2)",
+        lambda d: cli(seeds.main, "--out-root", str(d)),
+        r"<?.*/cpu/mocogan/results\.json: no cpu run of MoCoGAN yet; run its chapter"
+        r" first: python -m vidlib\.runner run mocogan --profile cpu",
+    ),
+    Bad(
+        "a claim tested on a metric the book does not measure",
+        lambda d: (
+            lambda: verdicts.read_claims(
+                written(
+                    d,
+                    "claims.yaml",
+                    b"papers: {wang2020g3an: G3AN}\nclaims:\n  - {id: a, paper:"
+                    b" wang2020g3an, where: T1, claim: x, test: {better: g3an, than:"
+                    b" mocogan, metric: fvd}}\n",
+                )
+            )
+        ),
+        r"claims\.yaml, claim 'a': metric 'fvd' is none of \[",
     ),
     Bad(
         "publishing a folder that holds no built book (runner, exit 2)",

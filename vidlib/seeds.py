@@ -351,11 +351,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--force", action="store_true", help="rerun up-to-date runs")
     parser.add_argument(
+        "--out-root", type=Path, default=None, help="run dirs root (default: _runs)"
+    )
+    parser.add_argument(
         "--only", nargs="+", metavar="KEY", choices=KEYS, help="these models/ablations"
     )
     args = parser.parse_args(argv)
     try:
-        runs = plan(args.profile, args.seeds)
+        runs = plan(args.profile, args.seeds, args.out_root)
     except SeedsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
