@@ -94,12 +94,13 @@ def _passes(value: float, threshold: float, sense: str) -> bool:
     return value <= threshold if sense == "<=" else value >= threshold
 
 
-def _value(metrics: Mapping[str, Any], key: str) -> float | None:
+def metric_value(metrics: Mapping[str, Any], key: str) -> float | None:
+    """The value of metric ``key`` (None when the run did not measure it)."""
     entry = metrics.get(key)
     return None if entry is None else entry.get("value")
 
 
-def _one(metrics: Mapping[str, Any], pattern: str) -> str | None:
+def metric_key(metrics: Mapping[str, Any], pattern: str) -> str | None:
     """The one key matching ``pattern`` (a full regex), or None."""
     keys = [k for k in metrics if re.fullmatch(pattern, k)]
     if len(keys) > 1:
@@ -121,9 +122,10 @@ def bar(
     paper claims."""
     p = re.escape(prefix)
     rows: list[Criterion] = []
-    fd_key = _one(metrics, rf"{p}fd_judge_\w+?(?<!_train_vs_test_real)")
+    fd_key = metric_key(metrics, rf"{p}fd_judge_\w+?(?<!_train_vs_test_real)")
     floor_key = f"{fd_key[len(prefix) :]}_train_vs_test_real" if fd_key else None
-    fd, floor = _value(metrics, fd_key or ""), _value(metrics, floor_key or "")
+    fd = metric_value(metrics, fd_key or "")
+    floor = metric_value(metrics, floor_key or "")
     limit = None if floor is None else FD_MULTIPLE * floor
     detail = "" if floor is None else f"{FD_MULTIPLE:g} × real floor {_fmt(floor)}"
     rows.append(_criterion("judge-feature distance", fd, limit, "<=", detail))
@@ -133,8 +135,8 @@ def bar(
         if (m := re.fullmatch(rf"{p}is_judge_(\w+?)(?<!_real)", k))
     ] or ["action"]
     for key in keys:
-        value = _value(metrics, f"{prefix}is_judge_{key}")
-        real = _value(metrics, f"is_judge_{key}_real")
+        value = metric_value(metrics, f"{prefix}is_judge_{key}")
+        real = metric_value(metrics, f"is_judge_{key}_real")
         ratio = None if value is None or not real else value / real
         rows.append(
             _criterion(
@@ -160,15 +162,16 @@ def bar(
             )
         )
     for check, name, threshold in checks:
-        key = _one(metrics, rf"{p}{name}_judge_\w+")
-        rows.append(_criterion(check, _value(metrics, key or ""), threshold, ">=", ""))
+        key = metric_key(metrics, rf"{p}{name}_judge_\w+")
+        found = metric_value(metrics, key or "")
+        rows.append(_criterion(check, found, threshold, ">=", ""))
     if exchange:
         for factor in EXCHANGE_FACTORS:
             key = f"exchange_held_out_cells_NAVS_{factor}_accuracy"
             rows.append(
                 _criterion(
                     f"exchange, unseen cells: {factor} right",
-                    _value(metrics, key),
+                    metric_value(metrics, key),
                     EXCHANGE,
                     ">=",
                     "",

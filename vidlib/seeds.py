@@ -164,12 +164,11 @@ def seeded(record: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def training_data(record: dict[str, Any]) -> dict[str, Any]:
-    """The config of the data ``record`` trains on, as the dataset reports it (with
-    Shapes' version of how videos are drawn)."""
-    from vidlib.data.spec import open_data  # late: the CLI's help needs no torch
+    """The config of the data ``record`` (a record's dict) trains on, with Shapes'
+    version (:func:`vidlib.committed.training_data`)."""
+    from vidlib.committed import training_data as of_record  # late: torch
 
-    spec = parse_record(record, "seed run record")
-    return open_data(spec.data, "train", spec.seed).config
+    return of_record(parse_record(record, "seed run record"))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from fewer than two paired seeds (:func:`verdict`).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import Any
 
 import yaml
 from scipy import stats
+
+from vidlib.bar import metric_key, metric_value
 
 CLAIMS = Path(__file__).with_name("claims.yaml")
 MIN_SEEDS = 2  # no interval, and no verdict, from one seed
@@ -84,12 +85,7 @@ BY_KEY = {family.key: family for family in FAMILIES}
 
 def value(metrics: Mapping[str, Any], family: Family) -> float | None:
     """The value of ``family`` in a results file's ``metrics`` (None when absent)."""
-    keys = [k for k in metrics if re.fullmatch(family.pattern, k)]
-    if len(keys) > 1:
-        raise ValueError(f"several metrics are {family.label}: {keys}")
-    if not keys:
-        return None
-    found = metrics[keys[0]].get("value")
+    found = metric_value(metrics, metric_key(metrics, family.pattern) or "")
     return None if found is None else float(found)
 
 
