@@ -4,6 +4,7 @@ against today's cpu records."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,14 +12,16 @@ from types import SimpleNamespace
 import pytest
 
 from vidlib import seeds
-from vidlib.record import profile_record
-from vidlib.results import read_results_file, write_results
+from vidlib.models.residual import ResidualGANConfig
+from vidlib.record import parse_record, profile_record
+from vidlib.results import read_results_file, seal_results, write_results
+from vidlib.runner.grids import START_DIR, GridRun, execute_grid_run
 
 METRIC = {"fd_judge_j": {"value": 1.0, "protocol": "test"}}
 
 
 def chapter_run(runs: Path, model: str, record: dict | None = None) -> dict:
-    slug = seeds.MODELS[model][1].split("/")[0]
+    slug = seeds.chapter_of(model).split("/")[0]
     record = record or profile_record(slug, "cpu").as_dict()
     return write_results(
         seeds.chapter_dir(model, "cpu", runs),
@@ -98,6 +101,73 @@ def test_a_committed_seed_of_other_data_is_stale(repo, monkeypatch) -> None:
         )
 
 
+def image_gan_record(record: dict) -> dict:
+    """The residual chapter's image baseline record beside an RJGAN ``record``."""
+    shared = {
+        f.name: record["model"][f.name]
+        for f in dataclasses.fields(ResidualGANConfig)
+        if f.name not in ("frames", "resolution")
+    }
+    model = {"name": "image_gan", **shared, "dim_z": record["model"]["dim_z"]}
+    start = {**record, "model": model, "eval": {**record["eval"], "metrics": []}}
+    return parse_record(start, "image baseline").as_dict()
+
+
+def image_gan_run(runs: Path, record: dict) -> None:
+    """The residual chapter's cpu image baseline run, of ``record``."""
+    image_gan = runs / "cpu" / "residual" / "image_gan"
+    write_results(
+        image_gan, slug="residual", profile="cpu", seed=0, record=record, metrics={}
+    )
+
+
+def test_a_committed_variant_must_start_from_todays_start_record(tmp_path) -> None:
+    runs, root = tmp_path / "_runs", tmp_path / "repo"
+    record = chapter_run(runs, "rjgan_pretrained")["record"]
+    start = image_gan_record(record)
+    image_gan_run(runs, start)
+    run = grid_run(tmp_path, "rjgan_pretrained", 1, record)
+    path = run.run_dir / "results.json"
+    seal_results(
+        path, {**read_results_file(path), "start_record": seeds.seeded(start, 1)}
+    )
+    seeds.commit([run], root)
+    found, problems = seeds.collect("cpu", (0, 1), runs, root)
+    assert [r.seed for r in found["rjgan_pretrained"]] == [0, 1]
+    # the image baseline's record moved on: the committed fine-tuning is stale
+    moved = {**start, "model": {**start["model"], "lr_g": 0.5}}
+    image_gan_run(runs, moved)
+    found, problems = seeds.collect("cpu", (0, 1), runs, root)
+    assert [r.seed for r in found["rjgan_pretrained"]] == [0]
+    (stale,) = [p for p in problems if "rjgan_pretrained" in p]
+    assert "did not start from today's residual/image_gan record" in stale
+    assert seeds.command("cpu") in stale
+
+
+def test_a_grid_run_with_a_start_trains_it_first_and_fine_tunes(tmp_path) -> None:
+    """The start record trains in <run>/start; the run loads its weights (its training
+    folder names the start) and its results record the start record."""
+    record = profile_record("residual", "smoke").replace({"train.steps": 2})
+    start = parse_record(image_gan_record(record.as_dict()), "image baseline")
+    run_dir = tmp_path / "grid" / "rjgan_pretrained-seed0"
+    run = GridRun(
+        "residual",
+        "smoke",
+        "rjgan_pretrained",
+        0,
+        "test",
+        record,
+        run_dir,
+        "hash",
+        start,
+    )
+    results = execute_grid_run(run)
+    assert results["start_record"] == start.as_dict()
+    assert (run_dir / START_DIR / "train" / start.training_key()).is_dir()
+    assert f"-from-{start.training_key()}-step2" in results["artifacts"]["train_dir"]
+    assert read_results_file(run_dir / "results.json") == results
+
+
 def test_an_edited_committed_file_is_refused(repo) -> None:
     runs, root, _ = repo
     path = seeds.committed_file("mocogan", 1, root)
@@ -118,14 +188,27 @@ def test_plan_skips_the_chapters_seed_and_needs_every_chapter_run(tmp_path) -> N
     for model in seeds.MODELS:
         if "/" not in seeds.MODELS[model][1]:
             chapter_run(runs, model)
-    for model in ("rmocogan", "rjvae"):  # sub-runs: any record will do here
+    for model in ("rmocogan", "rjvae", *seeds.VARIANTS):  # sub-runs: any record
         chapter_run(runs, model, profile_record("residual", "cpu").as_dict())
+    with pytest.raises(seeds.SeedsError, match="residual/image_gan.*runner run resid"):
+        seeds.plan("cpu", (0, 1), runs)  # the run rjgan_pretrained starts from
+    start = image_gan_record(profile_record("residual", "cpu").as_dict())
+    image_gan_run(runs, start)
     planned = seeds.plan("cpu", (0, 1, 2), runs)
-    # a model's seed 0 is its chapter run; an ablation trains every seed
+    # seed 0 of a model or variant is its chapter run; an ablation trains every seed
     assert {(r.variant, r.seed) for r in planned} == {
-        (m, s) for m in seeds.MODELS for s in (1, 2)
+        (m, s) for m in (*seeds.MODELS, *seeds.VARIANTS) for s in (1, 2)
     } | {(a, s) for a in seeds.ABLATIONS for s in (0, 1, 2)}
-    assert len(planned) == 2 * len(seeds.MODELS) + 3 * len(seeds.ABLATIONS)
+    assert len(planned) == 2 * (len(seeds.MODELS) + len(seeds.VARIANTS)) + 3 * len(
+        seeds.ABLATIONS
+    )
+    # the pre-trained variant trains the image baseline of its own seed first
+    by_key = {(r.variant, r.seed): r for r in planned}
+    pretrained, scratch = by_key["rjgan_pretrained", 2], by_key["rjgan_scratch", 2]
+    assert pretrained.start is not None and scratch.start is None
+    assert pretrained.start.as_dict() == seeds.seeded(start, 2)
+    assert pretrained.record.as_dict() == scratch.record.as_dict()
+    assert pretrained.inputs_hash != scratch.inputs_hash
     no_gs = next(r for r in planned if r.variant == "g3an_no_gs")
     assert no_gs.record.model["spatial_stream"] is False
     assert no_gs.record.as_dict() == seeds.seeded(

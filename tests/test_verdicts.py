@@ -60,6 +60,29 @@ def test_verdicts_are_paired_and_follow_the_better_side() -> None:
     assert verdicts.verdict(a, b, FD).difference == verdicts.interval(gains)
 
 
+def test_non_inferiority_reads_the_interval_against_the_margin() -> None:
+    """A "keeps" claim: the advantage's interval against −δ instead of zero."""
+    than = {0: 0.80, 1: 0.70, 2: 0.90}
+    # 0.05 worse on every seed (interval ≈ (−0.05, −0.05)): no better, but within δ
+    slightly_worse = {s: v - 0.05 for s, v in than.items()}
+    assert verdicts.verdict(slightly_worse, than, KEPT).status == "does not hold"
+    kept = verdicts.verdict(slightly_worse, than, KEPT, margin=0.1)
+    assert kept.status == "holds" and kept.test == verdicts.NONINFERIORITY
+    assert "δ = 0.1" in kept.detail
+    # 0.3 worse on every seed: below −δ
+    much_worse = {s: v - 0.3 for s, v in than.items()}
+    assert verdicts.verdict(much_worse, than, KEPT, 0.1).status == "does not hold"
+    # gains −0.2, 0.1, −0.05: the interval (−0.43, 0.33) covers −0.1
+    spread = {0: 0.60, 1: 0.80, 2: 0.85}
+    assert verdicts.verdict(spread, than, KEPT, 0.1).status == "inconclusive"
+    # lower is better: 5 above (worse) with δ 10 holds, with δ 2 does not
+    fd = {0: 100.0, 1: 120.0, 2: 90.0}
+    worse_fd = {s: v + 5.0 for s, v in fd.items()}
+    assert verdicts.verdict(worse_fd, fd, FD, 10.0).status == "holds"
+    assert verdicts.verdict(worse_fd, fd, FD, 2.0).status == "does not hold"
+    assert verdicts.verdict(worse_fd, fd, FD).test == verdicts.TEST
+
+
 def test_no_verdict_from_one_paired_seed() -> None:
     only = verdicts.verdict({0: 1.0, 1: 2.0}, {1: 9.0, 2: 9.0}, FD)
     assert only.status == "no verdict" and only.seeds == (1,)
@@ -145,6 +168,9 @@ GOOD = """  - id: a
         (GOOD.replace("    where: Table 1\n", ""), "'where'"),
         (GOOD + GOOD, "id used twice"),
         (GOOD.replace("    where", "    typo: 1\n    where"), "unknown key"),
+        (GOOD.replace("fd_judge}", "fd_judge, margin: 0}"), "margin must be"),
+        (GOOD.replace("fd_judge}", "fd_judge, margin: a}"), "margin must be"),
+        (GOOD.replace("fd_judge}", "fd_judge, margni: 1}"), "optionally"),
     ],
 )
 def test_bad_claims_are_refused_naming_the_file_and_claim(

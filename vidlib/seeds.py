@@ -6,12 +6,16 @@ holds the record it trained (:data:`MODELS`). A seed run is that record with ano
 ``train.seed``, run by the grid machinery (:mod:`vidlib.runner.grids`: one
 :func:`~vidlib.experiment.run_experiment` each, ``jobs`` at a time, each resuming from
 its own checkpoints) into ``<runs>/<profile>/results/grid/<model>-seed<k>/``.
+Ablations (:data:`ABLATIONS`) change a chapter run's record and train every seed;
+variants (:data:`VARIANTS`) are a chapter's sub-runs, some fine-tuned from another
+sub-run, whose seed runs train that start run from the same seed first.
 
 At the cpu profile the seed runs' results files are committed, as
 ``book/results/seeds/<model>/seed-<k>.json``, so a fresh clone's book reads them
-instead of training twenty more runs. :func:`collect` refuses a committed file whose
-record is not the chapter run's with another seed, or whose training data has
-changed (:class:`StaleSeed`), and names the commands that remake them::
+instead of training them again. :func:`collect` refuses a committed file whose
+record (or start record) is not the chapter run's with another seed, or whose
+training data has changed (:class:`StaleSeed`), and names the commands that remake
+them::
 
     python -m vidlib.runner run --all --profile cpu   # the chapters' runs
     python -m vidlib.seeds --profile cpu --jobs 2      # their seed runs, committed
@@ -50,6 +54,18 @@ ABLATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "g3an_no_gs": ("G3AN without G_S", "g3an", {"model.spatial_stream": False}),
     "g3an_no_gt": ("G3AN without G_T", "g3an", {"model.temporal_stream": False}),
     "g3an_no_fsa": ("G3AN without F-SA", "g3an", {"model.fsa_position": -1}),
+    # Table 4: G_V's transposed convolution, the factorised ones as wide as a 3-D one
+    "g3an_conv_3d": ("G3AN with 3D G_V", "g3an", {"model.conv": "3d"}),
+    "g3an_conv_2p1d": (
+        "G3AN with (2+1)D G_V",
+        "g3an",
+        {"model.conv": "2+1d", "model.match_3d_params": True},
+    ),
+    "g3an_conv_1p2d": (
+        "G3AN with (1+2)D G_V",
+        "g3an",
+        {"model.conv": "1+2d", "model.match_3d_params": True},
+    ),
     "avlae_no_wm_rec": (
         "AVLAE without the w_M reconstruction",
         "avlae",
@@ -86,7 +102,29 @@ ABLATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
         {"model.lambda_triplet": 0.0, "model.lambda_static": 0.0},
     ),
 }
-KEYS = (*MODELS, *ABLATIONS)
+#: variant key: (name, the chapter run that trains it at the chapter's seed, the
+#: chapter run it fine-tunes from, if any): the residual chapter's short pre-training
+#: comparison (Table 3), whose other seeds train the start run of the same seed first,
+#: and its mixed-data run (Sec. 5.1)
+VARIANTS: dict[str, tuple[str, str, str | None]] = {
+    "rjgan_pretrained": (
+        "RJGAN from a pre-trained G_I, short",
+        "residual/pretraining/rjgan_pretrained",
+        "residual/image_gan",
+    ),
+    "rjgan_scratch": (
+        "RJGAN from scratch, short",
+        "residual/pretraining/rjgan_scratch",
+        None,
+    ),
+    "mocogan_short": (
+        "MoCoGAN from scratch, short",
+        "residual/pretraining/mocogan",
+        None,
+    ),
+    "rjgan_mixed": ("RJGAN on half images", "residual/mixed", None),
+}
+KEYS = (*MODELS, *ABLATIONS, *VARIANTS)
 SLUG = "results"  # the chapter whose run folder holds the seed runs
 COMMITTED = "cpu"  # the profile whose seed runs ship with the book
 SEEDS = (0, 1, 2)
@@ -105,19 +143,28 @@ def command(profile: str, jobs: int = 2) -> str:
     return f"python -m vidlib.seeds --profile {profile} --jobs {jobs}"
 
 
+def _entry(key: str) -> tuple[Any, ...]:
+    return (MODELS | ABLATIONS | VARIANTS)[key]
+
+
 def name(key: str) -> str:
-    """How the book names a model or ablation key."""
-    return MODELS[key][0] if key in MODELS else ABLATIONS[key][0]
+    """How the book names a model, ablation or variant key."""
+    return _entry(key)[0]
 
 
 def chapter_of(key: str) -> str:
-    """The chapter run (``slug`` or ``slug/sub-run``) a model or ablation is of."""
-    return MODELS[key][1] if key in MODELS else ABLATIONS[key][1]
+    """The chapter run (``slug`` or ``slug/sub-run``) a key's runs are of."""
+    return _entry(key)[1]
 
 
 def changes(key: str) -> dict[str, Any]:
-    """The record settings an ablation changes (none for a model)."""
-    return {} if key in MODELS else ABLATIONS[key][2]
+    """The record settings an ablation changes (none for a model or variant)."""
+    return ABLATIONS[key][2] if key in ABLATIONS else {}
+
+
+def start_of(key: str) -> str | None:
+    """The chapter run a variant fine-tunes from (None: it trains from scratch)."""
+    return VARIANTS[key][2] if key in VARIANTS else None
 
 
 def chapter_dir(key: str, profile: str, runs: Path | None = None) -> Path:
@@ -128,12 +175,16 @@ def chapter_dir(key: str, profile: str, runs: Path | None = None) -> Path:
 def chapter_results(key: str, profile: str, runs: Path | None = None) -> dict:
     """The results of the chapter run ``key`` starts from; a clear error when it is
     missing."""
-    path = chapter_dir(key, profile, runs) / RESULTS
+    return _run_results(chapter_of(key), name(key), profile, runs)
+
+
+def _run_results(chapter: str, what: str, profile: str, runs: Path | None) -> dict:
+    """The results of the chapter run ``chapter`` (of ``what``, for the message)."""
+    path = cache.out_root(runs) / profile / chapter / RESULTS
     if not path.is_file():
         raise SeedsError(
-            f"{path}: no {profile} run of {name(key)} yet; run its chapter first:"
-            f" python -m vidlib.runner run {chapter_of(key).split('/')[0]}"
-            f" --profile {profile}"
+            f"{path}: no {profile} run of {what} yet; run its chapter first:"
+            f" python -m vidlib.runner run {chapter.split('/')[0]} --profile {profile}"
         )
     return read_results_file(path)
 
@@ -150,7 +201,18 @@ def expected_record(key: str, chapter_run: dict[str, Any], seed: int) -> dict:
 
 def from_chapter(key: str, seed: int, chapter_run: dict[str, Any]) -> bool:
     """Whether the chapter run itself is ``key``'s run with ``seed``."""
-    return key in MODELS and seed == chapter_run["seed"]
+    return key not in ABLATIONS and seed == chapter_run["seed"]
+
+
+def expected_start(
+    key: str, seed: int, profile: str, runs: Path | None = None
+) -> dict[str, Any] | None:
+    """The record a seed run of ``key`` trains first and fine-tunes from: its start
+    chapter run's, with ``train.seed`` = ``seed`` (None: it starts from scratch)."""
+    if (start := start_of(key)) is None:
+        return None
+    what = f"the run {name(key)} starts from"
+    return seeded(_run_results(start, what, profile, runs)["record"], seed)
 
 
 def committed_file(model: str, seed: int, root: Path = ROOT) -> Path:
@@ -194,9 +256,11 @@ def plan(
                 continue
             origin = f"{name(key)} ({chapter_of(key)} run) with seed {seed}"
             record = parse_record(expected_record(key, chapter_run, seed), origin)
-            digest = cache.inputs_hash(
-                {"record": record.as_dict(), "profile": profile}, []
-            )
+            start = expected_start(key, seed, profile, runs)
+            inputs = {"record": record.as_dict(), "profile": profile}
+            if start is not None:
+                inputs["start"] = start
+            digest = cache.inputs_hash(inputs, [])
             planned.append(
                 GridRun(
                     chapter_of(key).split("/")[0],
@@ -207,6 +271,7 @@ def plan(
                     record,
                     out / f"{key}-seed{seed}",
                     digest,
+                    None if start is None else parse_record(start, origin),
                 )
             )
     return planned
@@ -228,7 +293,11 @@ def commit(runs: Sequence[GridRun], root: Path = ROOT) -> list[Path]:
 
 
 def _committed(
-    model: str, seed: int, chapter_run: dict[str, Any], root: Path
+    model: str,
+    seed: int,
+    chapter_run: dict[str, Any],
+    root: Path,
+    start: dict[str, Any] | None = None,
 ) -> SeedRun:
     path = committed_file(model, seed, root)
     regenerate = f"regenerate: {command(COMMITTED)}"
@@ -249,6 +318,11 @@ def _committed(
         raise StaleSeed(
             f"{path}: trained another record than {name(model)} with seed {seed}"
             f" (differs in {', '.join(changed) or 'its sections'}); {regenerate}"
+        )
+    if results.get("start_record") != start:
+        raise StaleSeed(
+            f"{path}: {name(model)} with seed {seed} did not start from today's"
+            f" {start_of(model) or 'scratch'} record; {regenerate}"
         )
     if results.get("training_data") != training_data(expected):
         raise StaleSeed(
@@ -292,7 +366,10 @@ def collect(
                     source = chapter_dir(model, profile, runs) / RESULTS
                     found[model].append(SeedRun(model, seed, chapter_run, source))
                 elif profile == COMMITTED:
-                    found[model].append(_committed(model, seed, chapter_run, root))
+                    start = expected_start(model, seed, profile, runs)
+                    found[model].append(
+                        _committed(model, seed, chapter_run, root, start)
+                    )
                 else:
                     found[model].append(_uncommitted(model, seed, grid[model, seed]))
             except SeedsError as e:
@@ -353,7 +430,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out-root", type=Path, default=None, help="run dirs root (default: _runs)"
     )
     parser.add_argument(
-        "--only", nargs="+", metavar="KEY", choices=KEYS, help="these models/ablations"
+        "--only",
+        nargs="+",
+        metavar="KEY",
+        choices=KEYS,
+        help="these models/ablations/variants",
     )
     args = parser.parse_args(argv)
     try:

@@ -9,7 +9,9 @@ read by :func:`read_claims`) is tested on the seeds both models ran, paired: the
 per-seed differences get the same t-interval (a paired t-test at the 5% level), and the
 verdict is *holds* when the interval lies on the claimed side of zero, *does not hold*
 when it lies on the other side, *inconclusive* when it covers zero, and no verdict
-from fewer than two paired seeds (:func:`verdict`).
+from fewer than two paired seeds (:func:`verdict`). A claim that a model *keeps* an
+ability of another ("no worse than") is read as non-inferiority: the same interval
+against a margin −δ instead of zero, with δ given in the claims file.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from vidlib.bar import metric_key, metric_value
 CLAIMS = Path(__file__).with_name("claims.yaml")
 MIN_SEEDS = 2  # no interval, and no verdict, from one seed
 TEST = "paired t-test, two-sided, 5% (95% t-interval of the per-seed differences)"
+NONINFERIORITY = (
+    "paired non-inferiority test with margin δ: holds when the 95% t-interval of the"
+    " per-seed advantage lies above −δ, does not hold when it lies below −δ"
+)
 
 
 @dataclass(frozen=True)
@@ -137,13 +143,18 @@ class Verdict:
     detail: str
     seeds: tuple[int, ...] = ()
     difference: Interval | None = None
+    test: str = TEST  # the test this verdict used
 
 
 def verdict(
-    better: Mapping[int, float], than: Mapping[int, float], family: Family
+    better: Mapping[int, float],
+    than: Mapping[int, float],
+    family: Family,
+    margin: float | None = None,
 ) -> Verdict:
     """Whether the model with per-seed values ``better`` beats ``than`` on
-    ``family``, on the seeds both have (paired)."""
+    ``family``, on the seeds both have (paired); with a ``margin`` δ, whether it is
+    no worse than ``than`` by more than δ (non-inferiority)."""
     seeds = tuple(sorted(set(better) & set(than)))
     if len(seeds) < MIN_SEEDS:
         return Verdict(
@@ -154,9 +165,10 @@ def verdict(
     sign = -1.0 if family.better == "lower" else 1.0
     gains = [sign * (better[s] - than[s]) for s in seeds]  # > 0: the claim's side
     diff = interval(gains)
-    if diff.low > 0:
+    bound = -(margin or 0.0)
+    if diff.low > bound:
         status = "holds"
-    elif diff.high < 0:
+    elif diff.high < bound:
         status = "does not hold"
     else:
         status = "inconclusive"
@@ -164,12 +176,16 @@ def verdict(
         f"advantage in {family.label} ({family.better} is better),"
         f" mean ± half-width over the paired seeds: {diff.text(False)}"
     )
-    return Verdict(status, detail, seeds, diff)
+    if margin is None:
+        return Verdict(status, detail, seeds, diff)
+    detail += f"; non-inferiority margin δ = {_fmt(margin)}"
+    return Verdict(status, detail, seeds, diff, NONINFERIORITY)
 
 
 # ------------------------------------------------------------------ claims
 CLAIM_KEYS = {"id", "paper", "where", "claim", "test", "untested"}
 TEST_KEYS = {"better", "than", "metric"}
+OPTIONAL_TEST_KEYS = {"margin"}  # > 0: a non-inferiority claim ("no worse than")
 
 
 @dataclass(frozen=True)
@@ -237,8 +253,21 @@ def read_claims(path: Path = CLAIMS, models: Sequence[str] = ()) -> list[Claim]:
 
 
 def _check_test(test: Any, where: str, models: Sequence[str]) -> None:
-    if not isinstance(test, dict) or set(test) != TEST_KEYS:
-        raise ValueError(f"{where}: 'test' must map exactly {sorted(TEST_KEYS)}")
+    if not isinstance(test, dict) or not TEST_KEYS <= set(test) <= (
+        TEST_KEYS | OPTIONAL_TEST_KEYS
+    ):
+        raise ValueError(
+            f"{where}: 'test' must map {sorted(TEST_KEYS)}, optionally"
+            f" {sorted(OPTIONAL_TEST_KEYS)}"
+        )
+    margin = test.get("margin")
+    if "margin" in test and (
+        isinstance(margin, bool)
+        or not isinstance(margin, int | float)
+        or not math.isfinite(margin)
+        or margin <= 0
+    ):
+        raise ValueError(f"{where}: margin must be a number > 0, got {margin!r}")
     if test["metric"] not in BY_KEY:
         raise ValueError(
             f"{where}: metric {test['metric']!r} is none of {sorted(BY_KEY)}"
@@ -270,7 +299,7 @@ def judge_claim(
                 if (v := value(metrics, family)) is not None
             }
         )
-    return verdict(sides[0], sides[1], family)
+    return verdict(sides[0], sides[1], family, claim.test.get("margin"))
 
 
 # ------------------------------------------------------------------ tables
@@ -385,8 +414,11 @@ def _test_text(claim: Claim, name_of: Callable[[str], str]) -> str:
     if claim.test is None:
         return "no run yet"
     family = BY_KEY[claim.test["metric"]]
+    reading = "against"
+    if (margin := claim.test.get("margin")) is not None:
+        reading = f"no worse (by more than {_fmt(margin)}) than"
     return (
-        f"{name_of(claim.test['better'])} against {name_of(claim.test['than'])},"
+        f"{name_of(claim.test['better'])} {reading} {name_of(claim.test['than'])},"
         f" {family.label} ({family.better} is better)"
     )
 
@@ -462,6 +494,6 @@ def results_metrics(
             "verdict": v.status,
             "detail": v.detail,
             "seeds": ",".join(map(str, v.seeds)),
-            "protocol": f"{TEST}; value 1 holds, -1 does not hold, 0 inconclusive",
+            "protocol": f"{v.test}; value 1 holds, -1 does not hold, 0 inconclusive",
         }
     return metrics

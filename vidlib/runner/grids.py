@@ -42,6 +42,7 @@ from vidlib.runner.params import read_yaml, resolve
 if TYPE_CHECKING:  # cluster imports this module
     from vidlib.runner.cluster import Cluster
 
+START_DIR = "start"  # where a grid run that fine-tunes trains the run it starts from
 GRID_FORMAT = (
     "a YAML mapping with 'variants' (name: {section.key: value, ...}) and optionally"
     " 'seeds' (a list of ints)"
@@ -60,6 +61,9 @@ class GridRun:
     record: Record
     run_dir: Path
     inputs_hash: str
+    start: Record | None = (
+        None  # trained first, in <run_dir>/start; record starts there
+    )
 
     @property
     def name(self) -> str:
@@ -208,18 +212,29 @@ def execute_grid_run(run: GridRun, force: bool = False) -> dict[str, Any]:
         print(f"{run.label}: up to date ({show(results)}); --force reruns")
         return read_results_file(results)
     print(f"{run.label}: running -> {show(run.run_dir)}", flush=True)
-    start = time.perf_counter()
+    began = time.perf_counter()
     try:
-        run_experiment(run.record, run.run_dir, slug=run.slug, profile=run.profile)
+        source = None
+        if run.start is not None:  # no slug: its results are the fine-tuned run's
+            source = run_experiment(run.start, run.run_dir / START_DIR)
+        run_experiment(
+            run.record,
+            run.run_dir,
+            slug=run.slug,
+            profile=run.profile,
+            start_from=source,
+        )
     except Exception as e:
         raise RunFailed(
             f"{run.origin} [{run.profile}] failed: {type(e).__name__}: {e}"
         ) from e
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - began
     written = read_results_file(results)
     written.update(
         variant=run.variant, inputs_hash=run.inputs_hash, wall_time_s=round(wall, 2)
     )
+    if run.start is not None:
+        written["start_record"] = run.start.as_dict()
     written = seal_results(results, written)
     print(f"{run.label}: done in {wall:.1f} s -> {show(results)}")
     return written
