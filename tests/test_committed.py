@@ -114,6 +114,50 @@ def test_changed_data_code_makes_the_reference_stale(made, monkeypatch) -> None:
         check_reference("mocogan", root)
 
 
+def test_reference_names_split_into_chapter_and_profile() -> None:
+    assert committed.split_name("g3an") == ("g3an", "reference")
+    assert committed.split_name("g3an/conditional") == (
+        "g3an",
+        "reference-conditional",
+    )
+    for bad in ("", "/x", "g3an/", "g3an/a/b"):
+        with pytest.raises(ValueError, match="expected <slug> or <slug>/<variant>"):
+            committed.split_name(bad)
+
+
+def test_a_variant_reference_has_its_own_params_folder_and_command(made) -> None:
+    """``mocogan/narrow`` reads ``mocogan.reference-narrow.yaml`` and commits under
+    ``reference-narrow``, beside the chapter's reference and without touching it."""
+    root, _ = made
+    main = {p.name: p.read_bytes() for p in reference_dir("mocogan", root).iterdir()}
+    params = root / "notebooks" / "params"
+    record = reference_record()
+    record["model"]["ngf"] = 8
+    (params / "mocogan.reference-narrow.yaml").write_text(yaml.safe_dump(record))
+    try:
+        target = make_reference("mocogan/narrow", root=root, out_dir=root / "narrow")
+        assert target == root / "book" / "results" / "mocogan" / "reference-narrow"
+        manifest = json.loads((target / "reference.json").read_text())
+        assert manifest["command"] == "python -m vidlib.committed mocogan/narrow"
+        assert (manifest["slug"], manifest["name"]) == ("mocogan", "mocogan/narrow")
+        narrow = load_reference("mocogan/narrow", root, evaluate=False)
+        assert narrow.method.cfg.ngf == 8
+        assert load_reference("mocogan", root, evaluate=False).method.cfg.ngf != 8
+        assert main == {
+            p.name: p.read_bytes() for p in reference_dir("mocogan", root).iterdir()
+        }
+        record["model"]["ngf"] = 4
+        (params / "mocogan.reference-narrow.yaml").write_text(yaml.safe_dump(record))
+        with pytest.raises(
+            StaleReference,
+            match=r"mocogan\.reference-narrow\.yaml gives now \(differs in model\.ngf\)"
+            r".*python -m vidlib\.committed mocogan/narrow",
+        ):
+            check_reference("mocogan/narrow", root)
+    finally:
+        (params / "mocogan.reference-narrow.yaml").unlink()
+
+
 def test_missing_reference_names_the_command(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="python -m vidlib.committed navs"):
         check_reference("navs", tmp_path)
@@ -172,7 +216,10 @@ def test_damaged_weights_name_the_file_and_the_command(made, damage) -> None:
     load_reference("mocogan", root, evaluate=False)
 
 
-COMMITTED = sorted(p.parent.name for p in ROOT.glob("book/results/*/reference"))
+COMMITTED = sorted(  # reference -> <slug>, reference-<variant> -> <slug>/<variant>
+    p.parent.name + p.name.removeprefix("reference").replace("-", "/", 1)
+    for p in ROOT.glob("book/results/*/reference*")
+)
 
 
 @pytest.mark.parametrize("slug", COMMITTED)
@@ -187,6 +234,24 @@ def test_show_reference_reports_steps_and_the_bar(made, capsys) -> None:
     steps = reference_record()["train"]["steps"]
     assert f"reference run: {steps} steps" in out
     assert f"MoCoGAN (reference, {steps} steps) did not measure:" in out
+    assert " min of training on cpu (" in out
+
+
+def test_the_reference_names_the_device_it_was_trained_on(made, tmp_path) -> None:
+    """The manifest takes ``trained_on`` from the checkpoint (a run trained on a GPU
+    and committed from a CPU machine names the GPU, not the committing machine)."""
+    root, run = made
+    folder = reference_dir("mocogan", root)
+    manifest = json.loads((folder / "reference.json").read_text())
+    assert manifest["trained_on"] == "cpu"
+    last = sorted(run.rglob("step-*.pt"))[-1]
+    payload = torch.load(last, weights_only=False)
+    assert payload["device"] == "cpu"
+    moved = tmp_path / last.name
+    torch.save({**payload, "device": "NVIDIA H200"}, moved)
+    assert committed.trained_on(moved) == "NVIDIA H200"
+    torch.save({k: v for k, v in payload.items() if k != "device"}, moved)
+    assert committed.trained_on(moved) == "unrecorded"
 
 
 def test_no_reference_reason(made, tmp_path) -> None:

@@ -1,9 +1,10 @@
-"""Committed reference runs: longer CPU trainings whose outputs ship with the book.
+"""Committed reference runs: longer trainings whose outputs ship with the book.
 
 The cpu chapters train for a few minutes each so a fresh clone builds the book in
 time. A *reference* run of a chapter trains the record of
-``notebooks/params/<slug>.reference.yaml`` for longer (up to an hour on two CPU
-cores) and commits, under ``book/results/<slug>/reference/``:
+``notebooks/params/<slug>.reference.yaml`` for longer (about an hour on two CPU
+cores, or on a GPU where one was lent) and commits, under
+``book/results/<slug>/reference/``:
 
 * ``weights.pt``: the state dicts of the nets that generate (no discriminator; with
   an EMA of G only ``G_ema``, which is also loaded as ``G``), in float32, or rounded
@@ -11,8 +12,9 @@ cores) and commits, under ``book/results/<slug>/reference/``:
   manifest; what the chapters measure is the committed, rounded model);
 * ``reference.json``: the record, the model's config hash, the training data's
   config (with the dataset's version, e.g. ``shapes-v2``), the step, the training
-  time, the command that made it and the provenance (versions, git SHA);
-* ``results.json``: the metrics the run measured on the machine that trained it.
+  time and the device it was trained on (``trained_on``, from the checkpoint), the
+  command that made it and the provenance of the commit (versions, git SHA);
+* ``results.json``: the metrics measured on the machine that committed it.
 
 :func:`load_reference` rebuilds the Method from the committed record and weights, so
 a chapter samples and *measures* the reference model on the reader's machine
@@ -21,6 +23,11 @@ stale reference, one whose record, model config or data no longer matches the co
 and params file, and names the command that regenerates it::
 
     python -m vidlib.committed <slug>
+
+A chapter with a second model to show (G3AN's conditional generator) has a *variant*
+reference, named ``<slug>/<variant>``: its record is
+``notebooks/params/<slug>.reference-<variant>.yaml`` and its files go under
+``book/results/<slug>/reference-<variant>/``; everything else is the same.
 """
 
 from __future__ import annotations
@@ -56,14 +63,28 @@ class StaleReference(ValueError):
     """A committed reference run that no longer matches the code or its params."""
 
 
-def reference_dir(slug: str, root: Path = ROOT) -> Path:
-    """``book/results/<slug>/reference`` of the repository ``root``."""
-    return root / "book" / "results" / slug / PROFILE
+def split_name(name: str) -> tuple[str, str]:
+    """The chapter and the params profile of the reference ``name``: ``g3an`` gives
+    ``("g3an", "reference")``, ``g3an/conditional`` ``("g3an",
+    "reference-conditional")``."""
+    slug, _, variant = name.partition("/")
+    if not slug or "/" in variant or name.endswith("/"):
+        raise ValueError(
+            f"reference name {name!r}: expected <slug> or <slug>/<variant>, "
+            "e.g. g3an or g3an/conditional"
+        )
+    return slug, f"{PROFILE}-{variant}" if variant else PROFILE
 
 
-def command(slug: str) -> str:
-    """The command that (re)makes the reference run of ``slug``."""
-    return f"python -m vidlib.committed {slug}"
+def reference_dir(name: str, root: Path = ROOT) -> Path:
+    """``book/results/<slug>/reference[-<variant>]`` of the repository ``root``."""
+    slug, profile = split_name(name)
+    return root / "book" / "results" / slug / profile
+
+
+def command(name: str) -> str:
+    """The command that (re)makes the reference run ``name``."""
+    return f"python -m vidlib.committed {name}"
 
 
 def sampling_weights(method: Method) -> dict[str, dict[str, torch.Tensor]]:
@@ -87,18 +108,19 @@ def as_float16(
 
 
 def make_reference(
-    slug: str, *, root: Path = ROOT, out_dir: Path | None = None
+    name: str, *, root: Path = ROOT, out_dir: Path | None = None
 ) -> Path:
-    """Train ``slug``'s reference record (resuming any interrupted run in
-    ``out_dir``, default ``_runs/reference/<slug>``) and commit its outputs."""
-    record = profile_record(slug, PROFILE, root)
+    """Train the record of reference ``name`` (resuming any interrupted run in
+    ``out_dir``, default ``_runs/<profile>/<slug>``) and commit its outputs."""
+    slug, profile = split_name(name)
+    record = profile_record(slug, profile, root)
     if not isinstance(record, Record):
         raise ValueError(f"{slug} trains nothing: it has no reference run")
-    out_dir = out_dir or root / "_runs" / PROFILE / slug
+    out_dir = out_dir or root / "_runs" / profile / slug
     began = time.perf_counter()
-    experiment = run_experiment(record, out_dir, slug=slug, profile=PROFILE)
+    experiment = run_experiment(record, out_dir, slug=slug, profile=profile)
     weights = sampling_weights(experiment.method)
-    target = reference_dir(slug, root)
+    target = reference_dir(name, root)
     staging = target.with_name(f".{target.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -111,20 +133,22 @@ def make_reference(
     if size > MAX_BYTES:
         shutil.rmtree(staging)
         raise ValueError(
-            f"{slug}'s reference weights take {size / 2**20:.1f} MiB even in "
+            f"{name}'s reference weights take {size / 2**20:.1f} MiB even in "
             f"float16, over the {MAX_BYTES / 2**20:.0f} MiB a committed run may; "
             "shrink the model"
         )
     manifest = {
         "slug": slug,
+        "name": name,
         "record": record.as_dict(),
         "config_hash": ckpt.config_hash(experiment.method.config),
         "data": training_data(record),
         "step": experiment.fitted.step,
         "weights_dtype": dtype,
         "train_wall_time_s": experiment.fitted.wall_time_s,
+        "trained_on": trained_on(experiment.fitted.checkpoint),
         "make_wall_time_s": time.perf_counter() - began,
-        "command": command(slug),
+        "command": command(name),
         "provenance": provenance(),
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -134,31 +158,39 @@ def make_reference(
     return target
 
 
+def trained_on(checkpoint: Path) -> str:
+    """The device the weights of a training checkpoint were trained on (``cpu`` or
+    the GPU's name), as the checkpoint records it; ``unrecorded`` for a checkpoint
+    written before checkpoints named it."""
+    return ckpt.load_checkpoint(checkpoint).get("device", "unrecorded")
+
+
 def training_data(record: Record) -> dict[str, Any]:
     """The config of the data ``record`` trains on, as its dataset reports it (for
     Shapes with the version of how videos are drawn)."""
     return open_data(record.data, "train", record.seed).config
 
 
-def read_manifest(slug: str, root: Path = ROOT) -> dict[str, Any]:
-    """``reference.json`` of ``slug``; a clear error when there is none."""
-    path = reference_dir(slug, root) / MANIFEST
+def read_manifest(name: str, root: Path = ROOT) -> dict[str, Any]:
+    """``reference.json`` of reference ``name``; a clear error when there is none."""
+    path = reference_dir(name, root) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} not found: {slug} has no committed reference run; make it with "
-            f"`{command(slug)}`"
+            f"{path} not found: {name} has no committed reference run; make it with "
+            f"`{command(name)}`"
         )
     return json.loads(path.read_text())
 
 
-def check_reference(slug: str, root: Path = ROOT) -> Record:
-    """The committed record of ``slug``'s reference run, after checking that it is
-    what ``notebooks/params/<slug>.reference.yaml`` and the code make now; raises
+def check_reference(name: str, root: Path = ROOT) -> Record:
+    """The committed record of reference run ``name``, after checking that it is
+    what ``notebooks/params/<slug>.<profile>.yaml`` and the code make now; raises
     :class:`StaleReference` with the regenerating command otherwise."""
-    manifest = read_manifest(slug, root)
-    stored = parse_record(manifest["record"], f"{slug} {MANIFEST}")
-    current = profile_record(slug, PROFILE, root)
-    fix = f"; regenerate it with `{command(slug)}` and commit the folder"
+    slug, profile = split_name(name)
+    manifest = read_manifest(name, root)
+    stored = parse_record(manifest["record"], f"{name} {MANIFEST}")
+    current = profile_record(slug, profile, root)
+    fix = f"; regenerate it with `{command(name)}` and commit the folder"
     if stored.as_dict() != current.as_dict():
         changed = sorted(
             f"{section}.{key}"
@@ -167,52 +199,52 @@ def check_reference(slug: str, root: Path = ROOT) -> Record:
             if values.get(key) != stored.as_dict().get(section, {}).get(key)
         )
         raise StaleReference(
-            f"{slug}'s committed reference run was made with another record than "
-            f"notebooks/params/{slug}.{PROFILE}.yaml gives now (differs in "
+            f"{name}'s committed reference run was made with another record than "
+            f"notebooks/params/{slug}.{profile}.yaml gives now (differs in "
             f"{', '.join(changed)}){fix}"
         )
     with torch.device("meta"):  # the config is all it needs: no weights, no training
         config_hash = ckpt.config_hash(build(stored.model, untrained=True).config)
     if config_hash != manifest["config_hash"]:
         raise StaleReference(
-            f"{slug}'s committed reference run was made by other model code (config "
+            f"{name}'s committed reference run was made by other model code (config "
             f"hash {manifest['config_hash']}, now {config_hash}){fix}"
         )
     data = training_data(stored)
     if manifest.get("data") != data:
         made_on = (manifest.get("data") or {}).get("dataset", "unrecorded data")
         raise StaleReference(
-            f"{slug}'s committed reference run was trained on other data ({made_on}; "
+            f"{name}'s committed reference run was trained on other data ({made_on}; "
             f"the code now draws {data.get('dataset')}){fix}"
         )
     return stored
 
 
 def load_reference(
-    slug: str,
+    name: str,
     root: Path = ROOT,
     *,
     evaluate: bool = True,
     judges: Judges | None = None,
 ) -> Experiment:
-    """The committed reference model of ``slug`` as an Experiment (its Method
+    """The committed reference model ``name`` as an Experiment (its Method
     loaded from the committed weights, its data opened); with ``evaluate``, the
     record's metrics measured now, on this machine (``judges``: already loaded
     ones for the record's data)."""
-    record = check_reference(slug, root)
-    manifest = read_manifest(slug, root)
-    folder = reference_dir(slug, root)
+    record = check_reference(name, root)
+    manifest = read_manifest(name, root)
+    folder = reference_dir(name, root)
     method = build(record.model)
     path = folder / WEIGHTS
-    for name, state in _read_weights(path, slug).items():
-        if name not in method.nets:
+    for net, state in _read_weights(path, name).items():
+        if net not in method.nets:
             raise ckpt.CheckpointError(
-                f"{path} holds a net {name!r} that {slug} does not have "
-                f"({', '.join(method.nets)}); regenerate it with `{command(slug)}`"
+                f"{path} holds a net {net!r} that {name} does not have "
+                f"({', '.join(method.nets)}); regenerate it with `{command(name)}`"
             )
-        ckpt.load_state(method.nets[name], state, path, name)
-        if name == "G_ema":
-            ckpt.load_state(method.nets["G"], state, path, name)
+        ckpt.load_state(method.nets[net], state, path, net)
+        if net == "G_ema":
+            ckpt.load_state(method.nets["G"], state, path, net)
     fitted = FitResult(
         status="committed",
         step=manifest["step"],
@@ -228,34 +260,39 @@ def load_reference(
     return experiment
 
 
-def _read_weights(path: Path, slug: str) -> dict[str, dict[str, torch.Tensor]]:
+def _read_weights(path: Path, name: str) -> dict[str, dict[str, torch.Tensor]]:
     """The ``nets`` of a committed ``weights.pt``; a clear error when it is damaged."""
     fix = f"restore it with `git checkout -- {path.parent}` or regenerate it with "
     payload = ckpt.load_weights(
-        path, f"{slug}'s committed weights", f"{fix}`{command(slug)}`"
+        path, f"{name}'s committed weights", f"{fix}`{command(name)}`"
     )
     if not isinstance(payload, dict) or not isinstance(payload.get("nets"), dict):
         raise ckpt.CheckpointError(
-            f"{path} cannot be read as {slug}'s committed weights (it holds no "
-            f"'nets' mapping); {fix}`{command(slug)}`"
+            f"{path} cannot be read as {name}'s committed weights (it holds no "
+            f"'nets' mapping); {fix}`{command(name)}`"
         )
     return payload["nets"]
 
 
-def chapter_reference(slug: str, run: Experiment) -> Experiment | None:
-    """The reference run a chapter shows beside its own ``run``, evaluated with the
-    run's judges when both have the same Shapes factors; ``None`` when the run has
-    no judges (the smoke profile) or ``slug`` has no committed reference run."""
-    if run.judges is None or not (reference_dir(slug) / MANIFEST).is_file():
+def chapter_reference(name: str, run: Experiment) -> Experiment | None:
+    """The reference run ``name`` a chapter shows beside its own ``run``, evaluated
+    with the run's judges when both have the same Shapes factors; ``None`` when the
+    run has no judges (the smoke profile) or ``name`` has no committed reference
+    run."""
+    if run.judges is None or not (reference_dir(name) / MANIFEST).is_file():
         return None
-    same_data = check_reference(slug).data.shapes_config == run.judges.config
-    return load_reference(slug, judges=run.judges if same_data else None)
+    same_data = check_reference(name).data.shapes_config == run.judges.config
+    return load_reference(name, judges=run.judges if same_data else None)
 
 
-def no_reference_reason(slug: str, run: Experiment, root: Path = ROOT) -> str:
-    """Why :func:`chapter_reference` gave ``None`` for ``slug`` beside ``run``."""
-    if not (reference_dir(slug, root) / MANIFEST).is_file():
-        return f"{slug} has no committed reference run (book/results/{slug}/reference)"
+def no_reference_reason(name: str, run: Experiment, root: Path = ROOT) -> str:
+    """Why :func:`chapter_reference` gave ``None`` for ``name`` beside ``run``."""
+    folder = reference_dir(name, root)
+    if not (folder / MANIFEST).is_file():
+        return (
+            f"{name} has no committed reference run "
+            f"({folder.relative_to(root).as_posix()})"
+        )
     return (
         "the reference run is measured only where this run has judges (the cpu and "
         "gpu profiles)"
@@ -267,9 +304,11 @@ def show_reference(reference: Experiment, title: str, **checks: bool) -> None:
     (``checks`` as for :func:`vidlib.bar.bar`), what the judges call its clips and
     real ones, and 16 samples as a GIF."""
     steps, fitted = reference.fitted.step, reference.fitted
+    manifest = json.loads((reference.out_dir / MANIFEST).read_text())
+    device = manifest.get("trained_on", manifest["provenance"]["device"])
     print(
         f"reference run: {steps} steps, {fitted.wall_time_s / 60:.0f} min of training"
-        f" on the machine that made it ({reference.seconds_per_step:.3f} s/step)"
+        f" on {device} ({reference.seconds_per_step:.3f} s/step)"
     )
     criteria = bar(reference.metrics, **checks)
     print(report(f"{title} (reference, {steps} steps)", criteria))
@@ -291,17 +330,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m vidlib.committed",
         description="Train a chapter's reference record and commit its outputs "
-        "under book/results/<slug>/reference/.",
+        "under book/results/<slug>/reference[-<variant>]/.",
     )
-    parser.add_argument("slugs", nargs="+", help="chapters, e.g. mocogan g3an navs")
+    parser.add_argument(
+        "names",
+        nargs="+",
+        help="chapters or <chapter>/<variant>, e.g. mocogan g3an g3an/conditional",
+    )
     args = parser.parse_args(argv)
-    for slug in args.slugs:
+    for name in args.names:
         try:
-            target = make_reference(slug)
-        except ValueError as error:  # a bad slug, record or file: one sentence
+            target = make_reference(name)
+        except ValueError as error:  # a bad name, record or file: one sentence
             print(f"error: {error}", file=sys.stderr)
             return 2
-        print(f"{slug}: {target}", file=sys.stderr)
+        print(f"{name}: {target}", file=sys.stderr)
     return 0
 
 

@@ -451,6 +451,7 @@ def _save(
     wall_time_s: float,
     keep: int,
 ) -> None:
+    where = next(p for net in method.nets.values() for p in net.parameters()).device
     payload = {
         "nets": {name: net.state_dict() for name, net in method.nets.items()},
         "opts": {name: opt.state_dict() for name, opt in method.opts.items()},
@@ -458,6 +459,8 @@ def _save(
         "config_hash": chash,
         "step": step,
         "wall_time_s": wall_time_s,
+        # where the weights were trained (a reference run names it: vidlib.committed)
+        "device": torch.cuda.get_device_name(where) if where.type == "cuda" else "cpu",
         "rng": ckpt.rng_state(),
         "metrics": dict(scalars),
         "versions": {
