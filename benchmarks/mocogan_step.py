@@ -100,4 +100,4 @@ def benchmark(
 
 
 if __name__ == "__main__":
-    benchmark("mocogan", PAPER_BATCH, __doc__, ["cpu", "paper"])
+    benchmark("mocogan", PAPER_BATCH, __doc__, ["cpu", "reference", "paper"])
