@@ -27,6 +27,9 @@ SLUGS = $(basename $(notdir $(wildcard notebooks/*.md)))
 SMOKE_NOTEBOOKS = $(foreach s,$(SLUGS),_runs/smoke/$(s)/$(s).ipynb)
 REFERENCE_SLUGS = $(patsubst notebooks/params/%.reference.yaml,%,\
 	$(wildcard notebooks/params/*.reference.yaml))
+# variant reference runs, <slug>/<variant> from <slug>.reference-<variant>.yaml
+REFERENCE_SLUGS += $(subst .reference-,/,$(patsubst notebooks/params/%.yaml,%,\
+	$(wildcard notebooks/params/*.reference-*.yaml)))
 OFFLINE := .ci/offline
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
