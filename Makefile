@@ -69,12 +69,14 @@ book: $(STAMP) $(NPM_PACKS)
 #    _runs/smoke stays valid (see vidlib.results.resolve_out_dir);
 # 5. the smoke book, warnings as errors, into _build/smoke/_build/html;
 # 6. check-pages: every page of it in headless Chromium (/usr/bin/chromium).
+# Step 4 and steps 5-6 share nothing but the smoke runs, so they run side by side
+# (make -j2, each one's output kept together).
 # Steps 2-6 run with no network (.ci/offline: a network namespace with only the
 # loopback); only the install above reaches the package index.
 test: $(STAMP) $(NPM_PACKS)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(OFFLINE) $(PY) -m pytest -q
-	$(OFFLINE) $(MAKE) --no-print-directory nbval smoke-book check-pages
+	$(OFFLINE) $(MAKE) --no-print-directory -j2 --output-sync=target nbval check-pages
 
 # 20 SIGKILLs per model family, each run compared with an uninterrupted one
 # (tests/test_crash.py; about 20 minutes on two cores)
