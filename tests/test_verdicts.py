@@ -83,6 +83,46 @@ def test_non_inferiority_reads_the_interval_against_the_margin() -> None:
     assert verdicts.verdict(worse_fd, fd, FD).test == verdicts.TEST
 
 
+def test_a_precondition_pairs_only_the_seeds_where_both_models_meet_it() -> None:
+    """``requires``: seed 1, where ``than`` follows its category only 0.3 of the time,
+    is left out and named; the verdict is the paired test on seeds 0 and 2 alone."""
+    swap = verdicts.BY_KEY["category_swap_appearance_kept"]
+    follows = {0: (0.9, 0.8), 1: (0.9, 0.3), 2: (0.7, 0.6)}
+    kept = {0: (0.8, 0.2), 1: (0.1, 0.9), 2: (0.7, 0.3)}
+    per_seed = {
+        side: {
+            s: {
+                "action_accuracy_j": {"value": follows[s][i]},
+                "category_swap_appearance_kept_j": {"value": kept[s][i]},
+            }
+            for s in (0, 1, 2)
+        }
+        for i, side in enumerate(("g3an_conditional", "mocogan_categorical"))
+    }
+    test = {
+        "better": "g3an_conditional",
+        "than": "mocogan_categorical",
+        "metric": "category_swap_appearance_kept",
+    }
+    claim = verdicts.Claim("c", "G3AN", "Fig. 8", "keeps", test, None)
+    everything = verdicts.judge_claim(claim, per_seed)
+    assert everything.seeds == (0, 1, 2) and everything.status == "inconclusive"
+    test["requires"] = {"metric": "action_accuracy", "at_least": 0.5}
+    got = verdicts.judge_claim(claim, per_seed)
+    # the gains on seeds 0 and 2 are 0.6 and 0.4: mean 0.5, s = 0.1414,
+    # half = t(0.975, 1) 12.7062 * 0.1414 / sqrt 2 = 1.2706
+    assert got.seeds == (0, 2)
+    assert got.difference.mean == pytest.approx(0.5)
+    assert got.difference.half == pytest.approx(12.706205 * 0.1, rel=1e-6)
+    assert "left out: seed 1 (mocogan_categorical below)" in got.detail
+    alone = verdicts.verdict({0: 0.8, 2: 0.7}, {0: 0.2, 2: 0.3}, swap)
+    assert (got.status, got.difference) == (alone.status, alone.difference)
+    assert got.detail.startswith(alone.detail)
+    test["requires"]["at_least"] = 0.95  # no seed left: no verdict, and why
+    none = verdicts.judge_claim(claim, per_seed)
+    assert none.status == "no verdict" and "seed 0 (g3an_conditional, " in none.detail
+
+
 def test_no_verdict_from_one_paired_seed() -> None:
     only = verdicts.verdict({0: 1.0, 1: 2.0}, {1: 9.0, 2: 9.0}, FD)
     assert only.status == "no verdict" and only.seeds == (1,)
@@ -171,6 +211,22 @@ GOOD = """  - id: a
         (GOOD.replace("fd_judge}", "fd_judge, margin: 0}"), "margin must be"),
         (GOOD.replace("fd_judge}", "fd_judge, margin: a}"), "margin must be"),
         (GOOD.replace("fd_judge}", "fd_judge, margni: 1}"), "optionally"),
+        (
+            GOOD.replace("fd_judge}", "fd_judge, requires: {metric: fcs}}"),
+            "'requires' must map exactly",
+        ),
+        (
+            GOOD.replace(
+                "fd_judge}", "fd_judge, requires: {metric: fvd, at_least: 1}}"
+            ),
+            "requires metric 'fvd'",
+        ),
+        (
+            GOOD.replace(
+                "fd_judge}", "fd_judge, requires: {metric: fcs, at_least: yes}}"
+            ),
+            "at_least must be a number",
+        ),
     ],
 )
 def test_bad_claims_are_refused_naming_the_file_and_claim(

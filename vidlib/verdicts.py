@@ -11,11 +11,15 @@ verdict is *holds* when the interval lies on the claimed side of zero, *does not
 when it lies on the other side, *inconclusive* when it covers zero, and no verdict
 from fewer than two paired seeds (:func:`verdict`). A claim that a model *keeps* an
 ability of another ("no worse than") is read as non-inferiority: the same interval
-against a margin −δ instead of zero, with δ given in the claims file.
+against a margin −δ instead of zero, with δ given in the claims file. A claim that is
+about what a model does *when it works* names a precondition (``requires``): a seed is
+paired only where both models reach ``at_least`` on that family (e.g. both follow the
+asked category), and the verdict says which seeds were left out and why.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +49,7 @@ class Family:
     pattern: str  # a full regex over metric names
     better: str  # "lower" or "higher"
     disentangling: bool = False  # measured only for models with separate codes
+    headline: bool = True  # a column of the headline tables (else read by claims only)
 
 
 def _judged(name: str) -> str:
@@ -84,6 +89,31 @@ FAMILIES: tuple[Family, ...] = (
         r"leak_appearance_to_action_\w+",
         "lower",
         True,
+    ),
+    # measured only by the runs of the claims that read them
+    Family(
+        "fcs", "frame consistency (SSIM)", "fcs_navs_ssim", "higher", headline=False
+    ),
+    Family(
+        "action_accuracy",
+        "judged action = asked category",
+        r"action_accuracy_\w+",
+        "higher",
+        headline=False,
+    ),
+    Family(
+        "is_frame_classifier",
+        "image IS (frame classifier)",
+        "is_frame_classifier",
+        "higher",
+        headline=False,
+    ),
+    Family(
+        "category_swap_appearance_kept",
+        "appearance kept under a category swap",
+        r"category_swap_appearance_kept_\w+",
+        "higher",
+        headline=False,
     ),
 )
 BY_KEY = {family.key: family for family in FAMILIES}
@@ -185,7 +215,10 @@ def verdict(
 # ------------------------------------------------------------------ claims
 CLAIM_KEYS = {"id", "paper", "where", "claim", "test", "untested"}
 TEST_KEYS = {"better", "than", "metric"}
-OPTIONAL_TEST_KEYS = {"margin"}  # > 0: a non-inferiority claim ("no worse than")
+OPTIONAL_TEST_KEYS = {"margin", "requires"}
+# margin > 0: a non-inferiority claim ("no worse than"); requires: {metric, at_least},
+# the seeds on which both models reach at_least on that family (a precondition)
+REQUIRES_KEYS = {"metric", "at_least"}
 
 
 @dataclass(frozen=True)
@@ -272,6 +305,8 @@ def _check_test(test: Any, where: str, models: Sequence[str]) -> None:
         raise ValueError(
             f"{where}: metric {test['metric']!r} is none of {sorted(BY_KEY)}"
         )
+    if "requires" in test:
+        _check_requires(test["requires"], where)
     for side in ("better", "than"):
         if models and test[side] not in models:
             raise ValueError(
@@ -282,16 +317,35 @@ def _check_test(test: Any, where: str, models: Sequence[str]) -> None:
         raise ValueError(f"{where}: a model cannot be tested against itself")
 
 
+def _check_requires(requires: Any, where: str) -> None:
+    if not isinstance(requires, dict) or set(requires) != REQUIRES_KEYS:
+        raise ValueError(
+            f"{where}: 'requires' must map exactly {sorted(REQUIRES_KEYS)}, got"
+            f" {requires!r}"
+        )
+    if requires["metric"] not in BY_KEY:
+        raise ValueError(
+            f"{where}: requires metric {requires['metric']!r} is none of"
+            f" {sorted(BY_KEY)}"
+        )
+    at_least = requires["at_least"]
+    if isinstance(at_least, bool) or not isinstance(at_least, int | float):
+        raise ValueError(
+            f"{where}: requires at_least must be a number, got {at_least!r}"
+        )
+
+
 def judge_claim(
     claim: Claim, per_seed: Mapping[str, Mapping[int, Mapping[str, Any]]]
 ) -> Verdict:
     """The verdict on ``claim`` from ``per_seed[model][seed]`` = that run's metrics."""
     if claim.test is None:
         return Verdict("untested", claim.untested or "")
-    family = BY_KEY[claim.test["metric"]]
+    test = claim.test
+    family = BY_KEY[test["metric"]]
     sides = []
     for side in ("better", "than"):
-        runs = per_seed.get(claim.test[side], {})
+        runs = per_seed.get(test[side], {})
         sides.append(
             {
                 seed: v
@@ -299,7 +353,27 @@ def judge_claim(
                 if (v := value(metrics, family)) is not None
             }
         )
-    return verdict(sides[0], sides[1], family, claim.test.get("margin"))
+    if "requires" not in test:
+        return verdict(sides[0], sides[1], family, test.get("margin"))
+    need, at_least = BY_KEY[test["requires"]["metric"]], test["requires"]["at_least"]
+    short = {}  # seed: the models below the precondition on it
+    for seed in sorted(set(sides[0]) & set(sides[1])):
+        for side in ("better", "than"):
+            got = value(per_seed[test[side]][seed], need)
+            if got is None or got < at_least:
+                short.setdefault(seed, []).append(test[side])
+    kept = [{s: v for s, v in values.items() if s not in short} for values in sides]
+    found = verdict(kept[0], kept[1], family, test.get("margin"))
+    if not short:
+        return found
+    left_out = "; ".join(
+        f"seed {seed} ({', '.join(models)} below)" for seed, models in short.items()
+    )
+    return dataclasses.replace(
+        found,
+        detail=f"{found.detail}; only seeds where both models reach {need.label}"
+        f" >= {_fmt(at_least)} are paired, left out: {left_out}",
+    )
 
 
 # ------------------------------------------------------------------ tables
@@ -331,8 +405,17 @@ def ratios(found: Sequence[Any]) -> list[float]:
     return out
 
 
-QUALITY = tuple(f for f in FAMILIES if not f.disentangling)
-DISENTANGLEMENT = tuple(f for f in FAMILIES if f.disentangling)
+QUALITY = tuple(f for f in FAMILIES if f.headline and not f.disentangling)
+DISENTANGLEMENT = tuple(f for f in FAMILIES if f.headline and f.disentangling)
+CLAIMS_ONLY = tuple(f for f in FAMILIES if not f.headline)
+
+
+def measured(
+    runs: Mapping[str, Sequence[Any]], families: Sequence[Family]
+) -> list[Family]:
+    """The ``families`` that at least one run of ``runs`` (model key → its seed runs)
+    measured."""
+    return [f for f in families if any(_values(found, f) for found in runs.values())]
 
 
 def model_table(
