@@ -76,7 +76,7 @@ def test_unmeasured_checks_are_listed() -> None:
 def test_conditional_and_exchange_checks() -> None:
     m = metrics(
         **{
-            f"conditional_action_accuracy_{P}": 0.81,
+            f"action_accuracy_{P}": 0.81,
             "exchange_held_out_cells_NAVS_action_accuracy": 0.9,
             "exchange_held_out_cells_NAVS_shape_accuracy": 0.5,
             "exchange_held_out_cells_NAVS_color_accuracy": 0.8,

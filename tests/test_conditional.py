@@ -3,10 +3,13 @@ judged action is read back from the clip, so the expected share is known exactly
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
-from vidlib.metrics.conditional import conditional_accuracy
+from vidlib.experiment import CONDITIONAL_SEED, conditional_scores
+from vidlib.metrics.conditional import category_swap_scores, conditional_accuracy
 
 
 class Conditional:
@@ -81,3 +84,48 @@ def test_the_category_code_can_have_another_name() -> None:
     assert entry["value"] == 1.0
     with pytest.raises(ValueError, match="has no 'category'"):
         conditional_accuracy(NamedZA(), Judges(), [1, 3], n=32, seed=0)
+
+
+class FactorJudges(Judges):
+    """Judges the action from the pixels and a shape from the clip's sign."""
+
+    factors = ("shape",)
+
+    def predict(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {**super().predict(videos), "shape": (videos[:, 1, 1, 0, 0] > 0).long()}
+
+
+class Keeper(Conditional):
+    """Frame 1 of channel 1 carries z's sign: the judged shape follows z alone."""
+
+    category_code = "category"
+
+    def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        videos = super().generate(codes).clone()
+        videos[:, 1, 1] = codes["z"][:, :1, None]
+        return videos
+
+
+def test_a_runs_conditional_scores_are_the_two_metrics_on_the_datas_actions() -> None:
+    """``vidlib.experiment.conditional_scores``: the categories are the data's actions
+    as indices into ACTIONS, each score drawn with its own seed offset; a Method
+    without a category code gets both entries unavailable."""
+    record = SimpleNamespace(data=SimpleNamespace(actions=("right", "up", "down")))
+    got = conditional_scores(Keeper(), record, FactorJudges(), 48, 5)
+    accuracy = conditional_accuracy(
+        Keeper(), FactorJudges(), [0, 2, 3], 48, 5 + CONDITIONAL_SEED
+    )
+    swap = category_swap_scores(
+        Keeper(), FactorJudges(), [0, 2, 3], 48, 5 + CONDITIONAL_SEED + 1
+    )
+    assert got == {
+        "action_accuracy_fake": accuracy,
+        "category_swap_appearance_kept_fake": swap,
+    }
+    assert accuracy["value"] == 1.0 and swap["value"] == 1.0
+    assert swap["categories"] == "0 2 3"
+    plain = conditional_scores(Conditional(), record, FactorJudges(), 8, 0)
+    assert set(plain) == set(got)
+    for entry in plain.values():
+        assert entry["value"] is None and entry["protocol"]
+        assert "Conditional is not conditional" in entry["unavailable"]

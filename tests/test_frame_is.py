@@ -4,17 +4,20 @@ architecture (``vidlib.metrics.frame_is``, ``vidlib.frame_classifier``)."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from vidlib import experiment
 from vidlib.data.shapes import ShapesConfig, ShapesVideos
 from vidlib.frame_classifier import (
     FrameClassifierTraining,
     load_frame_classifier,
     random_frames,
 )
+from vidlib.method import eval_mode
 from vidlib.metrics.frame_is import (
     FrameClassifier,
     FrameClassifierNet,
@@ -22,6 +25,8 @@ from vidlib.metrics.frame_is import (
     frame_labels,
     is_frame_classifier,
 )
+from vidlib.models.mocogan import MoCoGAN, MoCoGANConfig
+from vidlib.models.residual import RJGAN, ImageGAN, ImageGANConfig, RJGANConfig
 from vidlib.nn import PatchImageDiscriminator
 
 # 32×32 (at 16×16, circle and square are 4-6 pixels wide and D_I's first stride-2
@@ -146,3 +151,49 @@ def test_bad_inputs_are_refused_with_what_was_expected(
     with pytest.raises(ValueError, match="at least two frame classes"):
         one = ShapesConfig(shapes=("circle",), colors=("red",), backgrounds=("black",))
         load_frame_classifier(one)
+
+
+def test_a_runs_frame_is_scores_its_prior_images_with_its_records_classifier(
+    classifier: FrameClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``vidlib.experiment.frame_is_entry``: 10 × 128 ``prior_images`` drawn with seed
+    + FRAME_IS_SEED, by the classifier of the record's data, seed and ``model.ndf``;
+    RJGAN and the image baseline draw the same μ; a Method without a fixed prior, or
+    data without Shapes' labels, gets the reason instead."""
+    asked = []
+
+    def load(config, *, seed, training, progress):
+        asked.append((config, seed, training.ndf, training.steps))
+        return classifier
+
+    monkeypatch.setattr(experiment, "load_frame_classifier", load)
+    sizes = dict(
+        frames=4, resolution=32, ngf=4, ndf=4, dim_z=6, video_temporal_padding=1
+    )
+    record = SimpleNamespace(
+        data=SimpleNamespace(dataset="shapes", shapes_config=CONFIG),
+        model={"ndf": 4},
+    )
+    rjgan = RJGAN(RJGANConfig(**sizes, dim_eps=2))
+    with eval_mode(rjgan):
+        entry = experiment.frame_is_entry(rjgan, record, 7)
+        gen = torch.Generator().manual_seed(7 + experiment.FRAME_IS_SEED)
+        mu = rjgan.codes(1280, gen)["mu"]
+        expected = is_frame_classifier(rjgan.summary_frames(mu), classifier)
+    assert asked == [(CONFIG, 7, 4, FrameClassifierTraining().steps)]
+    assert entry["value"] == expected["value"] and entry["std"] == expected["std"]
+    assert entry["classifier_accuracy"] == classifier.accuracy["frame"]
+    baseline = ImageGAN(ImageGANConfig(**sizes))
+    same = baseline.codes(4, torch.Generator().manual_seed(3))["mu"]
+    assert torch.equal(same, rjgan.codes(4, torch.Generator().manual_seed(3))["mu"])
+    images = baseline.prior_images(4, torch.Generator().manual_seed(3))
+    assert images.shape == (4, 3, 32, 32)
+    mocogan = MoCoGAN(MoCoGANConfig(frames=4, resolution=32, video_temporal_padding=1))
+    no_prior = experiment.frame_is_entry(mocogan, record, 0)
+    assert no_prior["value"] is None and no_prior["protocol"]  # a results entry
+    assert "no images from a fixed prior" in no_prior["unavailable"]
+    record.data.dataset = "ucf101"
+    assert (
+        "Shapes' frame labels"
+        in experiment.frame_is_entry(rjgan, record, 0)["unavailable"]
+    )

@@ -157,7 +157,7 @@ def bar(
         checks.append(
             (
                 "action judged = requested category",
-                "conditional_action_accuracy",
+                "action_accuracy",
                 CONDITIONAL,
             )
         )

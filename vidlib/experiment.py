@@ -7,14 +7,21 @@ record determines the weights, whichever way the library is entered), opens the 
 of ``record.data``, builds the Method of ``record.model``, trains it with ``fit`` into
 ``<out_dir>/train/<training key>/`` and evaluates the names in ``record.eval.metrics``:
 
-=====================  ==========================================================
-``mfd``                mean frame difference of generated and of training clips
-``code_effect``        mean pixel change when only one code is redrawn (per code)
-``fd_judge``           judge-feature Fréchet distance to held-out clips, and the
-                       floor of training clips against the same held-out clips
-``disentanglement``    the swap-grid scores of :mod:`vidlib.metrics.disentanglement`
-any registry name      :func:`vidlib.metrics.registry.evaluate` on the samples
-=====================  ==========================================================
+=======================  ==========================================================
+``mfd``                  mean frame difference of generated and of training clips
+``code_effect``          mean pixel change when only one code is redrawn (per code)
+``fd_judge``             judge-feature Fréchet distance to held-out clips, and the
+                         floor of training clips against the same held-out clips
+``disentanglement``      the swap-grid scores of :mod:`vidlib.metrics.disentanglement`
+``is_frame_classifier``  for a Method with ``prior_images``: the residual-vectors
+                         paper's image IS (Table 5) of 10 × 128 of them, by the Shapes
+                         frame classifier of D_I's architecture at the record's ``ndf``
+``conditional``          for a Method with a category code (``category_code``): the
+                         judged action = asked category share and the category swap
+                         (:mod:`vidlib.metrics.conditional`), categories = the data's
+                         actions
+any registry name        :func:`vidlib.metrics.registry.evaluate` on the samples
+=======================  ==========================================================
 
 The training folder is keyed by :meth:`Record.training_key`: changing a setting that
 changes the weights trains into a new folder, and nothing finished is overwritten.
@@ -39,14 +46,18 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from vidlib.data.shapes import ACTIONS
 from vidlib.data.spec import open_data
 from vidlib.distributed import Ranks
+from vidlib.frame_classifier import FrameClassifierTraining, load_frame_classifier
 from vidlib.method import Method, build, eval_mode, load_trained, sample
+from vidlib.metrics.conditional import category_swap_scores, conditional_accuracy
 from vidlib.metrics.disentanglement import (
     CODE_EFFECT_PROTOCOL,
     code_effect,
     disentanglement_scores,
 )
+from vidlib.metrics.frame_is import BATCH_SIZE, BATCHES, is_frame_classifier
 from vidlib.metrics.judges import Judges
 from vidlib.metrics.motion import MFD_PROTOCOL, mean_frame_difference
 from vidlib.metrics.registry import evaluate, expand_names
@@ -63,7 +74,7 @@ from vidlib.runner.params import add_overrides_option, parse_overrides
 from vidlib.train import FitResult, fit, seed_everything
 
 #: seed offsets (from record.train.seed) of each evaluation's random draws
-CODE_EFFECT_SEED, DISENTANGLEMENT_SEED = 3, 9
+CODE_EFFECT_SEED, FRAME_IS_SEED, DISENTANGLEMENT_SEED, CONDITIONAL_SEED = 3, 5, 9, 10
 
 
 @dataclass
@@ -197,7 +208,8 @@ def load_start(method: Method, source: Method) -> dict[str, list[str]]:
 def needs_judges(record: Record) -> bool:
     """Whether ``record.eval`` asks for a metric the Shapes judges compute."""
     return any(
-        "judge" in name or name == "disentanglement" for name in record.eval.metrics
+        "judge" in name or name in ("disentanglement", "conditional")
+        for name in record.eval.metrics
     )
 
 
@@ -236,6 +248,8 @@ def _evaluate(experiment: Experiment) -> dict[str, dict[str, Any]]:
                     "protocol": CODE_EFFECT_PROTOCOL,
                     "n": n,
                 }
+    if "is_frame_classifier" in names:
+        metrics["is_frame_classifier"] = frame_is_entry(method, record, seed)
     if needs_judges(record):
         judges = experiment.judges = experiment.judges or _judges(record)
         real_test = experiment.real_test = held_out(record, n)
@@ -260,12 +274,72 @@ def _evaluate(experiment: Experiment) -> dict[str, dict[str, Any]]:
             metrics |= disentanglement_scores(
                 method, judges, seed=seed + DISENTANGLEMENT_SEED
             )
+        if "conditional" in names:
+            metrics |= conditional_scores(method, record, judges, n, seed)
     else:
         registry = [name for name in names if name not in OWN_METRICS]
         if registry:
             real = experiment.real_train(n)
             metrics |= evaluate(registry, fake, real=real, seed=seed)
     return metrics
+
+
+def frame_is_entry(method: Method, record: Record, seed: int) -> dict[str, Any]:
+    """The image IS of ``method.prior_images`` (seed ``seed + FRAME_IS_SEED``) by the
+    frame classifier of the record's data and seed, D_I's architecture at the
+    record's ``model.ndf`` (``value None`` with the reason where there is none)."""
+    draw = getattr(method, "prior_images", None)
+    reason = None
+    if draw is None:
+        reason = f"{type(method).__name__} draws no images from a fixed prior"
+    elif record.data.dataset != "shapes":
+        reason = f"needs Shapes' frame labels, data.dataset is {record.data.dataset!r}"
+    if reason is not None:
+        protocol = "residual-vectors image IS (Table 5) of the Method's prior images"
+        return {"value": None, "protocol": protocol, "unavailable": reason}
+    training = FrameClassifierTraining(ndf=record.model.get("ndf", 64))
+    classifier = load_frame_classifier(
+        record.data.shapes_config, seed=seed, training=training, progress=False
+    )
+    images = draw(
+        BATCHES * BATCH_SIZE, torch.Generator().manual_seed(seed + FRAME_IS_SEED)
+    )
+    return {
+        **is_frame_classifier(images, classifier),
+        "classifier_accuracy": classifier.accuracy["frame"],
+        "seed": seed,
+    }
+
+
+def conditional_scores(
+    method: Method, record: Record, judges: Judges, n: int, seed: int
+) -> dict[str, dict[str, Any]]:
+    """``action_accuracy_<judges>`` and ``category_swap_appearance_kept_<judges>`` of a
+    Method asked for each action of ``record.data`` as its category (``value None``
+    with the reason when it has no category code)."""
+    key = getattr(method, "category_code", None)
+    codes = method.codes(2, torch.Generator().manual_seed(seed))
+    if key is None or key not in codes:
+        reason = f"{type(method).__name__} is not conditional (no category code)"
+        return {
+            f"{name}_{judges.protocol}": {
+                "value": None,
+                "protocol": f"{name} of a conditional Method",
+                "unavailable": reason,
+            }
+            for name in ("action_accuracy", "category_swap_appearance_kept")
+        }
+    categories = [ACTIONS.index(a) for a in record.data.actions]
+    accuracy = conditional_accuracy(
+        method, judges, categories, n, seed + CONDITIONAL_SEED, category_key=key
+    )
+    swap = category_swap_scores(
+        method, judges, categories, n, seed + CONDITIONAL_SEED + 1, category_key=key
+    )
+    return {
+        f"action_accuracy_{judges.protocol}": accuracy,
+        f"category_swap_appearance_kept_{judges.protocol}": swap,
+    }
 
 
 def first_clips(data: Dataset, n: int) -> torch.Tensor:

@@ -50,7 +50,11 @@ class Method(Protocol):
     which ``type(method)(cfg, **needs)`` builds it again (how ``fit`` draws a run's
     initial weights from its seed); ``appearance_code`` / ``motion_code`` name the
     keys of :meth:`codes` that hold the appearance and the motion code (``None`` when
-    the method has no such code). A Method may name in ``item_tables`` the nets that
+    the method has no such code); a conditional Method also names its category code
+    in ``category_code`` (in :meth:`codes` when it is configured with categories),
+    and a Method with an image generator on a fixed prior (the residual family's
+    G_I(μ)) draws its single images with ``prior_images(n, gen)``.
+    A Method may name in ``item_tables`` the nets that
     hold one row per dataset item (NAVS's latents): each is called with the rows'
     indices, every tensor of it has one row per item, its gradients are sums over the
     batch's items and ``train_step`` may edit the rows of its batch after the step;

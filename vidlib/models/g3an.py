@@ -383,6 +383,7 @@ class G3AN(SamplesFromG):
 
     appearance_code = "z_a"
     motion_code = "z_m"
+    category_code = "category"  # in codes() when the model is conditional
 
     def __init__(self, cfg: G3ANConfig = G3ANConfig()) -> None:  # noqa: B008
         self.cfg = cfg

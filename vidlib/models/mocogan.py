@@ -133,6 +133,7 @@ class MoCoGAN(SamplesFromG):
 
     appearance_code = "z_C"
     motion_code = "eps"
+    category_code = "z_A"  # in codes() when the model is conditional
 
     def __init__(self, cfg: MoCoGANConfig = MoCoGANConfig()) -> None:
         self.cfg = cfg

@@ -454,6 +454,10 @@ class RJGAN(_ImageVideoGAN):
         ``(B, C, H, W)``."""
         return self.generator.summary(mu.to(self.device))
 
+    def prior_images(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+        """Table 5's images: summary frames G_I(μ) of ``n`` draws of μ."""
+        return self.summary_frames(self.codes(n, gen)["mu"])
+
 
 class RMoCoGAN(_ImageVideoGAN):
     """RMoCoGAN (Sec. 4.2), trained on MoCoGAN's F_V."""
@@ -498,6 +502,11 @@ class ImageGAN(_ImageVideoGAN):
         """μ ``(n, d) ~ N(0, σ²I)``."""
         mu = self.cfg.sigma * torch.randn(n, self.cfg.dim_z, generator=gen)
         return {"mu": mu.to(self.device)}
+
+    @torch.no_grad()
+    def prior_images(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+        """Table 5's baseline images: G_I(μ) of ``n`` draws of μ, ``(n, C, H, W)``."""
+        return self.generate(self.codes(n, gen))[:, :, 0]
 
     def _run(self, net: nn.Module, codes: dict[str, torch.Tensor]) -> torch.Tensor:
         return net(codes["mu"].to(self.device))
