@@ -279,6 +279,42 @@ def test_minus_z_keeps_the_random_latents() -> None:
     assert "Z" not in method.opts
 
 
+def test_random_latents_are_table_4a_minus_z_and_leave_training_alone(
+    tmp_path: Path,
+) -> None:
+    """``sample_latents="random"`` draws new unit-ball latents, none of them a learned
+    row, and trains the very same weights as ``"learned"`` (it is read only when
+    sampling, so the −Z run pairs with the main run)."""
+    data = ShapesVideos(SHAPES, size=12)
+    runs = {}
+    for latents in ("learned", "random"):
+        seed_everything(0)
+        runs[latents] = tiny(sample_latents=latents)
+        fit(runs[latents], data, run_config(tmp_path / latents, 4))
+    for name, net in runs["learned"].nets.items():
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, runs["random"].nets[name].state_dict()[key])
+    gen = torch.Generator().manual_seed(3)
+    learned = runs["learned"].codes(64, gen)
+    random = runs["random"].codes(64, torch.Generator().manual_seed(3))
+    assert random["z_s"].shape == learned["z_s"].shape == (64, 4)
+    assert random["z_t"].shape == learned["z_t"].shape == (64, 6, 5)
+    for key, table in (("z_s", "Z_s"), ("z_t", "Z_t")):
+        rows = runs["random"].nets[table].weight.view(-1, *random[key].shape[1:])
+        assert random[key].norm(dim=-1).max() <= 1 + 1e-6
+        assert not any(torch.equal(z, row) for z in random[key] for row in rows)
+        assert any(torch.equal(learned[key][0], row) for row in rows)
+    again = runs["random"].codes(64, torch.Generator().manual_seed(3))
+    assert all(torch.equal(random[k], again[k]) for k in random)
+    # and it names the same trained weights: checkpoint config and training key
+    assert runs["random"].config == runs["learned"].config
+    record = parse_record(tiny_record())
+    minus_z = record.replace({"model.sample_latents": "random"})
+    assert minus_z.model["sample_latents"] == "random"
+    assert minus_z.training_key() == record.training_key()
+    assert record.replace({"model.ngf": 8}).training_key() != record.training_key()
+
+
 def test_bad_input_is_refused_with_clear_errors() -> None:
     method = tiny(num_static=4, num_transient=4)
     with pytest.raises(IndexError, match=r"index \[5, 7\] outside the latent table"):
@@ -287,6 +323,8 @@ def test_bad_input_is_refused_with_clear_errors() -> None:
         NAVSConfig(num_static=1, num_transient=1, frames=16, dim_z_transient=8, rank=9)
     with pytest.raises(ValueError, match="output must be one of"):
         NAVSConfig(num_static=1, num_transient=1, output="sigmoid")
+    with pytest.raises(ValueError, match="sample_latents must be one of"):
+        NAVSConfig(num_static=1, num_transient=1, sample_latents="gaussian")
     with pytest.raises(KeyError, match="no key 'identity'"):
         tiny(static_key="identity").train_step(batch_of([0, 1]), 0)
 

@@ -54,7 +54,14 @@ class RecordError(ValueError):
 
 
 #: eval names vidlib.experiment computes itself; any other goes to the metric registry
-OWN_METRICS: tuple[str, ...] = ("mfd", "code_effect", "fd_judge", "disentanglement")
+OWN_METRICS: tuple[str, ...] = (
+    "mfd",
+    "code_effect",
+    "fd_judge",
+    "disentanglement",
+    "conditional",
+    "is_frame_classifier",
+)
 
 
 @dataclass(frozen=True)
@@ -106,11 +113,15 @@ class Record:
     def training_key(self) -> str:
         """Hash of what determines the trained weights, the version of the embedded
         data's drawing included (not ``steps``, so a longer run resumes a shorter
-        one; not ``eval``)."""
+        one; not ``eval``; not the model settings read only when sampling, its config
+        class's ``SAMPLING_ONLY``)."""
         record = self.as_dict()
         train = {k: record["train"][k] for k in HASHED_TRAIN_FIELDS}
         data = {**record["data"], "version": data_version(self.data)}
-        return config_hash({"data": data, "model": record["model"], "train": train})
+        _, config_class = method_classes(self.model["name"])
+        sampling = getattr(config_class, "SAMPLING_ONLY", ())
+        model = {k: v for k, v in record["model"].items() if k not in sampling}
+        return config_hash({"data": data, "model": model, "train": train})
 
     def train_config(self, out_dir: str) -> TrainConfig:
         return TrainConfig(out_dir=out_dir, **self.train)

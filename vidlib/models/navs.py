@@ -51,6 +51,7 @@ from vidlib.method import SamplesFromG
 from vidlib.nn import ImageGenerator
 
 OUTPUTS = ("tanh", "linear")
+SAMPLE_LATENTS = ("learned", "random")
 
 #: the key value that indexes one row for the whole dataset (the paper's single static
 #: latent on Chair-CAD and Golf); ``vidlib.data.spec.table_rows`` sizes it as 1 row
@@ -64,6 +65,9 @@ class NAVSConfig:
     5×5 Gaussian with σ = 2, λ_s = λ_t = 0.01, margin 2, positives within 2 frames).
     """
 
+    #: read only when sampling: left out of the checkpoints' config and the training
+    #: key, so the −Z record names the weights of the record without it
+    SAMPLING_ONLY: ClassVar[tuple[str, ...]] = ("sample_latents",)
     #: table sizes that a record may leave at 0: filled from the data by
     #: ``vidlib.record.parse_record`` (one row per value of the indexing key)
     ROWS_FROM_DATA: ClassVar[dict[str, str]] = {
@@ -101,6 +105,9 @@ class NAVSConfig:
     init_std_transient: float = 1.0  # σ of the transient latents' Gaussian
     sparse_latents: bool = True  # sparse gradients: a step touches only batch rows
     output: str = "tanh"  # G's last activation: "tanh" (DCGAN) or "linear"
+    # what codes() draws: "learned" table rows (+Z), or "random" new latents from the
+    # tables' starting distribution (Table 4a's −Z, an evaluation-time change)
+    sample_latents: str = "learned"
 
     def __post_init__(self) -> None:
         for name in ("num_static", "num_transient"):
@@ -147,6 +154,11 @@ class NAVSConfig:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.triplet_window < 1:
             raise ValueError(f"triplet_window must be >= 1, got {self.triplet_window}")
+        if self.sample_latents not in SAMPLE_LATENTS:
+            raise ValueError(
+                f"sample_latents must be one of {SAMPLE_LATENTS}, got"
+                f" {self.sample_latents!r}"
+            )
 
 
 class LatentTable(nn.Module):
@@ -281,7 +293,8 @@ class NAVS(SamplesFromG):
 
     def __init__(self, cfg: NAVSConfig) -> None:
         self.cfg = cfg
-        self.config = {"model": "navs", **asdict(cfg)}
+        trained = {k: v for k, v in asdict(cfg).items() if k not in cfg.SAMPLING_ONLY}
+        self.config = {"model": "navs", **trained}
         sparse = cfg.sparse_latents
         self.nets: dict[str, nn.Module] = {
             "G": frame_generator(cfg),
@@ -344,7 +357,20 @@ class NAVS(SamplesFromG):
         self, n: int, gen: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
         """New combinations: a static and a transient latent drawn independently from
-        the learned rows (``seen``; all rows before training), as in Sec. 4.3."""
+        the learned rows (``seen``; all rows before training), as in Sec. 4.3. With
+        ``sample_latents="random"`` (Table 4a's −Z, "randomly sampled latent vectors
+        from a different distribution"): new latents from the distribution the tables
+        start from, Gaussian draws projected onto the unit ball."""
+        if self.cfg.sample_latents == "random":
+            return {
+                key: project_unit_ball(
+                    torch.randn(n, *table.shape, generator=gen) * std
+                ).to(self.device)
+                for key, table, std in (
+                    ("z_s", self.nets["Z_s"], self.cfg.init_std_static),
+                    ("z_t", self.nets["Z_t"], self.cfg.init_std_transient),
+                )
+            }
         picks = [
             _draw_rows(self.nets[name].seen, n, gen).to(self.device)
             for name in ("Z_s", "Z_t")
