@@ -267,9 +267,12 @@ def test_parameters_count_what_the_model_builds_on_the_cpu() -> None:
     assert compute.parameters(model) == sum(unique.values())
 
 
-def test_results_table_reads_benchmarks_and_wall_times_of_seed_runs_only(
+def test_results_table_reads_benchmarks_and_the_runs_training_times(
     tmp_path: Path,
 ) -> None:
+    """Each run's training time is its checkpoints' fit time (seconds per step ×
+    steps), whether it trained or loaded them; a run that loaded its checkpoints and
+    only evaluated has a short wall time that must not count."""
     from types import SimpleNamespace
 
     record = profile_record("tgan", "cpu").as_dict()
@@ -279,17 +282,21 @@ def test_results_table_reads_benchmarks_and_wall_times_of_seed_runs_only(
         {**cpu["rows"][-1], "setting": "eager fp32", "train_step_s": 0.2}
     )
     (tmp_path / "cpu.json").write_text(json.dumps(cpu))
-    chapter = SimpleNamespace(results={"record": record, "wall_time_s": 9.0})
-    seeds = [
-        SimpleNamespace(results={"record": record, "variant": "tgan", "wall_time_s": w})
-        for w in (100.0, 120.0)
-    ]
+    steps = record["train"]["steps"]
+
+    def run(per_step: float, **extra) -> SimpleNamespace:
+        metrics = {"train_seconds_per_step": {"value": per_step}}
+        return SimpleNamespace(results={"record": record, "metrics": metrics, **extra})
+
+    # the chapter run, a seed run that trained, one that loaded (wall 9 s)
+    runs = [run(0.1), run(0.12, variant="tgan", wall_time_s=500.0)]
+    runs.append(run(0.14, variant="tgan", wall_time_s=9.0))
     header, rows, machines = compute.results_table(
-        {"tgan": [chapter, *seeds]}, tmp_path, name_of=str.upper
+        {"tgan": runs}, tmp_path, name_of=str.upper
     )
-    assert header[3:] == ["step s, A", "clips/s, A", "wall s of a run"]
+    assert header[3:] == ["step s, A", "clips/s, A", "training s of a run"]
     (row,) = rows
-    assert row[0] == "TGAN" and row[3:] == ["0.2", "40", "110"]
+    assert row[0] == "TGAN" and row[3:] == ["0.2", "40", f"{0.12 * steps:.0f}"]
     assert row[1] == f"{compute.parameters(record['model']):,}"
     assert machines[0] == (
         "A: cpu size on CPU (2 CPU cores, torch t), eager fp32, cpu.json, 0 run(s)"
