@@ -104,8 +104,10 @@ ABLATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 #: variant key: (name, the chapter run that trains it at the chapter's seed, the
 #: chapter run it fine-tunes from, if any): the residual chapter's short pre-training
-#: comparison (Table 3), whose other seeds train the start run of the same seed first,
-#: and its mixed-data run (Sec. 5.1)
+#: comparison (Table 3), whose other seeds train the start run of the same seed
+#: first, its mixed-data run (Sec. 5.1) and its image baseline (Table 5); the G3AN
+#: chapter's two conditional models (Fig. 8); NAVS generating from random latents
+#: (Table 4a's −Z)
 VARIANTS: dict[str, tuple[str, str, str | None]] = {
     "rjgan_pretrained": (
         "RJGAN from a pre-trained G_I, short",
@@ -123,6 +125,10 @@ VARIANTS: dict[str, tuple[str, str, str | None]] = {
         None,
     ),
     "rjgan_mixed": ("RJGAN on half images", "residual/mixed", None),
+    "image_gan": ("image baseline (G_I, D_I on frames)", "residual/image_gan", None),
+    "g3an_conditional": ("G3AN, conditional", "g3an/conditional", None),
+    "mocogan_categorical": ("MoCoGAN, categorical", "g3an/mocogan_categorical", None),
+    "navs_minus_z": ("NAVS from random latents (−Z)", "navs/minus_z", None),
 }
 KEYS = (*MODELS, *ABLATIONS, *VARIANTS)
 SLUG = "results"  # the chapter whose run folder holds the seed runs
