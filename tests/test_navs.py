@@ -485,3 +485,61 @@ def test_without_normalisation_scaling_r_meets_the_triplet_condition() -> None:
         for s in scaled
     ]
     assert kept[0] > 0 and torch.allclose(torch.stack(kept), kept[0], rtol=1e-3)
+
+
+class RightCircles:
+    """Judges that see every clip as a circle moving right."""
+
+    protocol = "fake"
+    factors = ("shape",)
+
+    def predict(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
+        n = len(videos)
+        return {
+            "action": torch.zeros(n, dtype=torch.long),
+            "shape": torch.zeros(n).long(),
+        }
+
+
+def test_an_exchange_run_scores_its_held_out_cells(tmp_path: Path) -> None:
+    """The ``exchange`` metric of a run on ``shapes-cells`` data: the judges' agreement
+    with each set's cells (held-out cells from the test split, generated and ground
+    truth; training cells), here judges that always say "circle, right", so each value
+    is the share of that set's cells that are circles or move right; on other data it
+    is unavailable, with why."""
+    values = tiny_record()
+    values["data"] |= {
+        "dataset": "shapes-cells",
+        "options": {
+            "identities": [
+                ["circle", "red", "black"],
+                ["square", "blue", "black"],
+                ["circle", "blue", "black"],
+            ],
+            "heldout": [[0, 1]],
+        },
+    }
+    values["model"] |= {"static_key": "identity", "transient_key": "action_row"}
+    values["eval"] = {"metrics": ["exchange"], "num": 4}
+    exp = run_experiment(values, tmp_path / "cells", judges=RightCircles())
+    shape = ["circle", "square", "circle"]  # of each identity
+    train = [(0, "right"), (1, "right"), (1, "up"), (2, "right"), (2, "up")]
+    cells = {
+        "held_out_cells_NAVS": [(0, "up")],
+        "held_out_cells_ground_truth": [(0, "up")],
+        "training_cells_NAVS": train,
+    }
+    for name, shown in cells.items():
+        for key in ("action", "shape"):
+            got = exp.metrics[f"exchange_{name}_{key}_accuracy"]
+            right = [
+                (a == "right") if key == "action" else (shape[i] == "circle")
+                for i, a in shown
+            ]
+            want = sum(right) / len(shown)
+            assert got["value"] == pytest.approx(want) and got["n"] == len(shown)
+    plain = tiny_record()
+    plain["eval"] = {"metrics": ["exchange"], "num": 4}
+    entry = run_experiment(plain, tmp_path / "plain", judges=RightCircles()).metrics
+    assert entry["exchange"]["value"] is None
+    assert "needs shapes-cells data" in entry["exchange"]["unavailable"]

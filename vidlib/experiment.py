@@ -16,6 +16,10 @@ of ``record.data``, builds the Method of ``record.model``, trains it with ``fit`
 ``is_frame_classifier``  for a Method with ``prior_images``: the residual-vectors
                          paper's image IS (Table 5) of 10 × 128 of them, by the Shapes
                          frame classifier of D_I's architecture at the record's ``ndf``
+``exchange``             on ``shapes-cells`` data (NAVS's action exchange): the
+                         judges' agreement with the held-out (test) cells' labels,
+                         generated from their identity's and action's latents
+                         (:func:`vidlib.metrics.navs.exchange_accuracy`)
 ``conditional``          for a Method with a category code (``category_code``): the
                          judged action = asked category share and the category swap
                          (:mod:`vidlib.metrics.conditional`), categories = the data's
@@ -47,7 +51,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidlib.data.shapes import ACTIONS
-from vidlib.data.spec import open_data
+from vidlib.data.spec import EMBEDDED, open_data
 from vidlib.distributed import Ranks
 from vidlib.frame_classifier import FrameClassifierTraining, load_frame_classifier
 from vidlib.method import Method, build, eval_mode, load_trained, sample
@@ -60,6 +64,7 @@ from vidlib.metrics.disentanglement import (
 from vidlib.metrics.frame_is import BATCH_SIZE, BATCHES, is_frame_classifier
 from vidlib.metrics.judges import Judges
 from vidlib.metrics.motion import MFD_PROTOCOL, mean_frame_difference
+from vidlib.metrics.navs import exchange_accuracy
 from vidlib.metrics.registry import evaluate, expand_names
 from vidlib.record import (
     OWN_METRICS,
@@ -208,7 +213,7 @@ def load_start(method: Method, source: Method) -> dict[str, list[str]]:
 def needs_judges(record: Record) -> bool:
     """Whether ``record.eval`` asks for a metric the Shapes judges compute."""
     return any(
-        "judge" in name or name in ("disentanglement", "conditional")
+        "judge" in name or name in ("disentanglement", "conditional", "exchange")
         for name in record.eval.metrics
     )
 
@@ -252,30 +257,19 @@ def _evaluate(experiment: Experiment) -> dict[str, dict[str, Any]]:
         metrics["is_frame_classifier"] = frame_is_entry(method, record, seed)
     if needs_judges(record):
         judges = experiment.judges = experiment.judges or _judges(record)
-        real_test = experiment.real_test = held_out(record, n)
-        if "fd_judge" in names:
-            fd_key = f"fd_{judges.protocol}"
-            floor = evaluate(
-                ["fd_judge"],
-                experiment.real_train(n),
-                real=real_test,
-                judges=judges,
-                seed=seed,
-            )
-            metrics[f"{fd_key}_train_vs_test_real"] = floor[fd_key]
         registry = [
             name for name in names if name not in OWN_METRICS or name == "fd_judge"
         ]
-        metrics |= evaluate(registry, fake, real=real_test, judges=judges, seed=seed)
-        scores = [k for k in expand_names(registry, judges) if k.startswith("is_")]
-        for key, entry in evaluate(scores, real_test, judges=judges, seed=seed).items():
-            metrics[f"{key}_real"] = entry  # the held-out clips' own score
+        if registry:  # scored against held-out clips of the record's data
+            metrics |= _against_held_out(experiment, registry, judges)
         if "disentanglement" in names:
             metrics |= disentanglement_scores(
                 method, judges, seed=seed + DISENTANGLEMENT_SEED
             )
         if "conditional" in names:
             metrics |= conditional_scores(method, record, judges, n, seed)
+        if "exchange" in names:
+            metrics |= exchange_entries(experiment, judges)
     else:
         registry = [name for name in names if name not in OWN_METRICS]
         if registry:
@@ -309,6 +303,50 @@ def frame_is_entry(method: Method, record: Record, seed: int) -> dict[str, Any]:
         "classifier_accuracy": classifier.accuracy["frame"],
         "seed": seed,
     }
+
+
+def _against_held_out(
+    experiment: Experiment, registry: list[str], judges: Judges
+) -> dict[str, dict[str, Any]]:
+    """The registry's judge metrics of the samples against held-out clips, with the
+    floor of training clips for ``fd_judge`` and the held-out clips' own scores."""
+    record, n, seed = experiment.record, experiment.record.eval.num, experiment.seed
+    real_test = experiment.real_test = held_out(record, n)
+    metrics = {}
+    if "fd_judge" in registry:
+        fd_key = f"fd_{judges.protocol}"
+        floor = evaluate(
+            ["fd_judge"],
+            experiment.real_train(n),
+            real=real_test,
+            judges=judges,
+            seed=seed,
+        )
+        metrics[f"{fd_key}_train_vs_test_real"] = floor[fd_key]
+    fake = experiment.fake
+    metrics |= evaluate(registry, fake, real=real_test, judges=judges, seed=seed)
+    scores = [k for k in expand_names(registry, judges) if k.startswith("is_")]
+    for key, entry in evaluate(scores, real_test, judges=judges, seed=seed).items():
+        metrics[f"{key}_real"] = entry  # the held-out clips' own score
+    return metrics
+
+
+def exchange_entries(experiment: Experiment, judges: Judges) -> dict[str, dict]:
+    """NAVS's action exchange scored on the record's ``shapes-cells`` data: the
+    judges' agreement on the held-out (test) cells, their ground truth and the
+    training cells (``value None`` with the reason on other data)."""
+    record = experiment.record
+    if record.data.dataset != "shapes-cells":
+        return {
+            "exchange": {
+                "value": None,
+                "protocol": "action exchange on held-out (identity, action) cells",
+                "unavailable": "needs shapes-cells data (data.dataset is"
+                f" {record.data.dataset!r})",
+            }
+        }
+    test = open_data(record.data, "test", experiment.seed)
+    return exchange_accuracy(experiment.method, judges, experiment.data, test)
 
 
 def conditional_scores(
@@ -362,7 +400,7 @@ def held_out(record: Record, n: int) -> torch.Tensor:
 
 
 def _judges(record: Record) -> Judges:
-    if record.data.dataset != "shapes":
+    if record.data.dataset not in EMBEDDED:
         raise ValueError(
             f"eval.metrics {list(record.eval.metrics)} need the Shapes judges, but"
             f" data.dataset is {record.data.dataset!r}; judge metrics exist only on"

@@ -61,6 +61,7 @@ OWN_METRICS: tuple[str, ...] = (
     "disentanglement",
     "conditional",
     "is_frame_classifier",
+    "exchange",
 )
 
 
