@@ -123,6 +123,31 @@ def test_a_precondition_pairs_only_the_seeds_where_both_models_meet_it() -> None
     assert none.status == "no verdict" and "seed 0 (g3an_conditional, " in none.detail
 
 
+def test_a_bar_claim_reads_one_models_interval_against_the_bar() -> None:
+    """``test: {model, metric, at_least}``: values 0.9, 1.0, 0.95 have mean 0.95 and
+    half-width t(0.975, 2) · 0.05 / sqrt 3 = 0.1242, so the interval [0.826, 1.074]
+    lies above 0.8 (holds) and straddles 0.9 (inconclusive); 0.5, 0.6, 0.55 lie below
+    0.8 (does not hold); one seed gives no verdict."""
+    action = verdicts.BY_KEY["exchange_action"]
+    key = "exchange_held_out_cells_NAVS_action_accuracy"
+    test = {"model": "navs_exchange", "metric": "exchange_action", "at_least": 0.8}
+    claim = verdicts.Claim("x", "NAVS", "Table 3", "exchange", test, None)
+
+    def judged(values: list[float]) -> verdicts.Verdict:
+        runs = {s: {key: {"value": v}} for s, v in enumerate(values)}
+        return verdicts.judge_claim(claim, {"navs_exchange": runs})
+
+    got = judged([0.9, 1.0, 0.95])
+    assert got.status == "holds" and got.test == verdicts.BAR_TEST
+    assert got.difference.half == pytest.approx(4.302653 * 0.05 / math.sqrt(3))
+    assert "against the bar 0.8" in got.detail and got.seeds == (0, 1, 2)
+    assert judged([0.5, 0.6, 0.55]).status == "does not hold"
+    test["at_least"] = 0.9
+    assert judged([0.9, 1.0, 0.95]).status == "inconclusive"
+    assert judged([1.0]).status == "no verdict"
+    assert verdicts.bar_verdict({}, action, 0.8).status == "no verdict"
+
+
 def test_no_verdict_from_one_paired_seed() -> None:
     only = verdicts.verdict({0: 1.0, 1: 2.0}, {1: 9.0, 2: 9.0}, FD)
     assert only.status == "no verdict" and only.seeds == (1,)
@@ -212,6 +237,27 @@ GOOD = """  - id: a
         (GOOD.replace("fd_judge}", "fd_judge, margin: a}"), "margin must be"),
         (GOOD.replace("fd_judge}", "fd_judge, margni: 1}"), "optionally"),
         (
+            GOOD.replace(
+                "better: g3an, than: mocogan, metric: fd_judge",
+                "model: g3an, metric: fd_judge, at_least: 1",
+            ),
+            "a bar test needs a higher-is-better metric",
+        ),
+        (
+            GOOD.replace(
+                "better: g3an, than: mocogan, metric: fd_judge",
+                "model: g3an, metric: fcs, at_least: high",
+            ),
+            "at_least must be a number",
+        ),
+        (
+            GOOD.replace(
+                "better: g3an, than: mocogan, metric: fd_judge",
+                "model: videovae, metric: fcs, at_least: 1",
+            ),
+            "model 'videovae' is not a model",
+        ),
+        (
             GOOD.replace("fd_judge}", "fd_judge, requires: {metric: fcs}}"),
             "'requires' must map exactly",
         ),
@@ -239,8 +285,9 @@ def test_bad_claims_are_refused_naming_the_file_and_claim(
 
 
 def test_the_books_claims_point_at_models_and_measured_metrics() -> None:
-    """Every tested claim names two models of the book and a family each model's
-    committed seed runs measured (so its verdict is computed, not left blank)."""
+    """Every tested claim names models of the book (two, or one against a bar) and a
+    family each model's committed seed runs measured (so its verdict is computed, not
+    left blank)."""
     claims = verdicts.read_claims(models=seeds.KEYS)
     assert len({c.id for c in claims}) == len(claims) >= 20
     assert {c.paper for c in claims} == {"G3AN", "AVLAE", "NAVS", "Residual vectors"}
@@ -248,7 +295,8 @@ def test_the_books_claims_point_at_models_and_measured_metrics() -> None:
     assert tested, "no claim of vidlib/claims.yaml is tested by a run"
     for claim in tested:
         family = verdicts.BY_KEY[claim.test["metric"]]
-        for side in ("better", "than"):
+        sides = ("model",) if "model" in claim.test else ("better", "than")
+        for side in sides:
             model = claim.test[side]
             files = sorted(seeds.committed_file(model, 0).parent.glob("seed-*.json"))
             assert files, f"{claim.id}: no committed seed run of {model}"

@@ -14,7 +14,10 @@ ability of another ("no worse than") is read as non-inferiority: the same interv
 against a margin −δ instead of zero, with δ given in the claims file. A claim that is
 about what a model does *when it works* names a precondition (``requires``): a seed is
 paired only where both models reach ``at_least`` on that family (e.g. both follow the
-asked category), and the verdict says which seeds were left out and why.
+asked category), and the verdict says which seeds were left out and why. A claim about
+one model against a bar (``model``, ``metric``, ``at_least``: NAVS's action exchange)
+reads the t-interval of that model's values over its seeds: *holds* when it lies at or
+above the bar, *does not hold* when it lies below, *inconclusive* when it straddles it.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def _judged(name: str) -> str:
     return rf"{name}_judge_\w+?(?<!_train_vs_test_real)"
 
 
+EXCHANGE_LABELS = {"action": "action", "shape": "shape", "color": "colour"}
 FAMILIES: tuple[Family, ...] = (
     Family("fd_judge", "judge-feature distance", _judged("fd"), "lower"),
     Family(
@@ -107,6 +111,16 @@ FAMILIES: tuple[Family, ...] = (
         "is_frame_classifier",
         "higher",
         headline=False,
+    ),
+    *(
+        Family(
+            f"exchange_{factor}",
+            f"exchange: held-out cells' {label} judged right",
+            f"exchange_held_out_cells_NAVS_{factor}_accuracy",
+            "higher",
+            headline=False,
+        )
+        for factor, label in EXCHANGE_LABELS.items()
     ),
     Family(
         "category_swap_appearance_kept",
@@ -165,6 +179,12 @@ def interval(values: Sequence[float]) -> Interval:
     return Interval(mean, float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n), n)
 
 
+BAR_TEST = (
+    "one-sample test against the bar: the 95% t-interval of the model's values over"
+    " its seeds, at or above the bar (holds), below it (does not hold)"
+)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of one claim's test."""
@@ -212,9 +232,37 @@ def verdict(
     return Verdict(status, detail, seeds, diff, NONINFERIORITY)
 
 
+def bar_verdict(
+    values: Mapping[int, float], family: Family, at_least: float
+) -> Verdict:
+    """Whether one model's per-seed ``values`` of a higher-is-better ``family`` reach
+    ``at_least``: the t-interval of the values against the bar."""
+    seeds = tuple(sorted(values))
+    if len(seeds) < MIN_SEEDS:
+        return Verdict(
+            "no verdict",
+            f"{len(seeds)} seed(s); a verdict needs {MIN_SEEDS} or more",
+            seeds,
+            test=BAR_TEST,
+        )
+    iv = interval([values[s] for s in seeds])
+    if iv.low >= at_least:
+        status = "holds"
+    elif iv.high < at_least:
+        status = "does not hold"
+    else:
+        status = "inconclusive"
+    detail = (
+        f"{family.label}, mean ± half-width over the seeds: {iv.text(False)}, against"
+        f" the bar {_fmt(at_least)}"
+    )
+    return Verdict(status, detail, seeds, iv, BAR_TEST)
+
+
 # ------------------------------------------------------------------ claims
 CLAIM_KEYS = {"id", "paper", "where", "claim", "test", "untested"}
 TEST_KEYS = {"better", "than", "metric"}
+BAR_KEYS = {"model", "metric", "at_least"}  # one model against a bar
 OPTIONAL_TEST_KEYS = {"margin", "requires"}
 # margin > 0: a non-inferiority claim ("no worse than"); requires: {metric, at_least},
 # the seeds on which both models reach at_least on that family (a precondition)
@@ -285,13 +333,34 @@ def read_claims(path: Path = CLAIMS, models: Sequence[str] = ()) -> list[Claim]:
     return claims
 
 
+def _check_bar(test: dict, where: str, models: Sequence[str]) -> None:
+    if test["metric"] not in BY_KEY or BY_KEY[test["metric"]].better != "higher":
+        higher = sorted(k for k, f in BY_KEY.items() if f.better == "higher")
+        raise ValueError(
+            f"{where}: a bar test needs a higher-is-better metric, one of {higher};"
+            f" got {test['metric']!r}"
+        )
+    at_least = test["at_least"]
+    if isinstance(at_least, bool) or not isinstance(at_least, int | float):
+        raise ValueError(f"{where}: at_least must be a number, got {at_least!r}")
+    if models and test["model"] not in models:
+        raise ValueError(
+            f"{where}: model {test['model']!r} is not a model of the book:"
+            f" {', '.join(models)}"
+        )
+
+
 def _check_test(test: Any, where: str, models: Sequence[str]) -> None:
+    if isinstance(test, dict) and set(test) == BAR_KEYS:
+        _check_bar(test, where, models)
+        return
     if not isinstance(test, dict) or not TEST_KEYS <= set(test) <= (
         TEST_KEYS | OPTIONAL_TEST_KEYS
     ):
         raise ValueError(
             f"{where}: 'test' must map {sorted(TEST_KEYS)}, optionally"
-            f" {sorted(OPTIONAL_TEST_KEYS)}"
+            f" {sorted(OPTIONAL_TEST_KEYS)}, or exactly {sorted(BAR_KEYS)} (one"
+            " model against a bar)"
         )
     margin = test.get("margin")
     if "margin" in test and (
@@ -343,6 +412,10 @@ def judge_claim(
         return Verdict("untested", claim.untested or "")
     test = claim.test
     family = BY_KEY[test["metric"]]
+    if "model" in test:
+        runs = per_seed.get(test["model"], {})
+        values = {s: v for s, m in runs.items() if (v := value(m, family)) is not None}
+        return bar_verdict(values, family, test["at_least"])
     sides = []
     for side in ("better", "than"):
         runs = per_seed.get(test[side], {})
@@ -497,6 +570,11 @@ def _test_text(claim: Claim, name_of: Callable[[str], str]) -> str:
     if claim.test is None:
         return "no run yet"
     family = BY_KEY[claim.test["metric"]]
+    if "model" in claim.test:
+        return (
+            f"{name_of(claim.test['model'])}, {family.label} at least"
+            f" {_fmt(claim.test['at_least'])}"
+        )
     reading = "against"
     if (margin := claim.test.get("margin")) is not None:
         reading = f"no worse (by more than {_fmt(margin)}) than"
