@@ -107,7 +107,7 @@ ABLATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
 #: comparison (Table 3), whose other seeds train the start run of the same seed
 #: first, its mixed-data run (Sec. 5.1) and its image baseline (Table 5); the G3AN
 #: chapter's two conditional models (Fig. 8); NAVS generating from random latents
-#: (Table 4a's −Z)
+#: (Table 4a's −Z) and its action-exchange model (Table 3)
 VARIANTS: dict[str, tuple[str, str, str | None]] = {
     "rjgan_pretrained": (
         "RJGAN from a pre-trained G_I, short",
@@ -129,6 +129,7 @@ VARIANTS: dict[str, tuple[str, str, str | None]] = {
     "g3an_conditional": ("G3AN, conditional", "g3an/conditional", None),
     "mocogan_categorical": ("MoCoGAN, categorical", "g3an/mocogan_categorical", None),
     "navs_minus_z": ("NAVS from random latents (−Z)", "navs/minus_z", None),
+    "navs_exchange": ("NAVS action exchange", "navs/exchange", None),
 }
 KEYS = (*MODELS, *ABLATIONS, *VARIANTS)
 SLUG = "results"  # the chapter whose run folder holds the seed runs
