@@ -12,7 +12,9 @@ from vidlib.metrics.disentanglement import (
     disentanglement_scores,
     fleiss_kappa,
     grid_codes,
+    judged_change,
     probe_leakage,
+    redraw,
     swap_grid,
     uncertainty_coefficient,
 )
@@ -148,6 +150,25 @@ def test_disentangled_oracle_scores_near_one_and_entangled_clearly_lower(
         assert good["value"] < 0.1, name
         assert bad["value"] > good["value"] + 0.2, name
         assert good["own_code"] > 0.5, name  # the probe can read the right code
+
+
+def test_judged_change_names_the_code_that_decides_each_factor(judges: Judges) -> None:
+    oracle = ShapesOracle(SMOKE)
+    parts = {"z_a": redraw("z_a"), "z_m": redraw("z_m"), "none": lambda c, o: c}
+    change = judged_change(oracle, judges, parts, n=256, seed=0)
+    assert change["none"] == {"action": 0.0, "shape": 0.0, "color": 0.0}
+    labels = judges.predict(
+        oracle.generate(oracle.codes(256, torch.Generator().manual_seed(0)))
+    )
+    for factor, label in labels.items():  # 1 - sum_k p_k^2, counted by hand
+        shares = [(label == k).sum().item() / 256 for k in set(label.tolist())]
+        assert change["chance"][factor] == pytest.approx(1 - sum(p * p for p in shares))
+    # the oracle's action follows z_m alone, its shape and colour z_a alone
+    assert change["z_m"]["action"] == pytest.approx(change["chance"]["action"], abs=0.1)
+    assert change["z_a"]["action"] < 0.05
+    for factor in ("shape", "color"):
+        assert change["z_a"][factor] == pytest.approx(change["chance"][factor], abs=0.1)
+        assert change["z_m"][factor] < 0.05
 
 
 def test_method_without_a_motion_code_gets_unavailable_entries(judges: Judges) -> None:

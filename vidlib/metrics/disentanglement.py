@@ -48,11 +48,18 @@ redraws only ``codes[key]`` and returns the mean absolute pixel change on the [0
 scale, E|G(c) − G(c')|. An appearance code that changes nothing, or a motion code that
 changes nothing, shows up as an effect near 0. It measures control, not *what* is
 controlled.
+
+``judged_change`` says what: for each named part of the codes (``redraw(key)``, or any
+function of the kept and a second draw, e.g. one time step of a sequence), the
+fraction of ``n`` clips whose judged label of each factor changes when only that part
+is redrawn. Its ``chance`` row, ``1 - sum_k p_k^2`` with ``p`` the label shares of the
+kept draw, is what a part that alone decides the factor gives: two independent clips
+then differ with that probability. 0: the part does not move the factor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -91,6 +98,36 @@ def code_effect(method: Method, key: str, n: int, seed: int) -> float:
     changed = dict(codes, **{key: other[key]})
     before, after = method.generate(codes), method.generate(changed)
     return ((before - after).abs().float().mean() / 2).item()
+
+
+Redraw = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], dict]
+
+
+def redraw(key: str) -> Redraw:
+    """The part of ``judged_change`` that takes ``codes[key]`` from the second draw."""
+    return lambda codes, other: dict(codes, **{key: other[key]})
+
+
+@torch.no_grad()
+def judged_change(
+    method: Method, judges: Judges, parts: Mapping[str, Redraw], n: int, seed: int
+) -> dict[str, dict[str, float]]:
+    """Per part, the fraction of ``n`` clips whose judged label of each factor
+    changes when ``parts[name](codes, other)`` replaces the codes; plus ``chance``."""
+    gen = torch.Generator().manual_seed(seed)
+    codes, other = method.codes(n, gen), method.codes(n, gen)
+    before = _judged(method, judges, codes)
+    changes = {}
+    for name, part in parts.items():
+        after = _judged(method, judges, part(codes, other))
+        changes[name] = {
+            k: (after[k] != label).float().mean().item() for k, label in before.items()
+        }
+    changes["chance"] = {
+        k: 1 - (torch.bincount(v).float() / len(v)).square().sum().item()
+        for k, v in before.items()
+    }
+    return changes
 
 
 def _code_keys(method: Method) -> tuple[str, str]:
