@@ -9,12 +9,12 @@ from test_judges import SMOKE, SMOKE_STEPS
 from vidlib.judging import load_judges
 from vidlib.metrics.disentanglement import (
     code_effect,
+    code_parts,
     disentanglement_scores,
     fleiss_kappa,
     grid_codes,
     judged_change,
     probe_leakage,
-    redraw,
     swap_grid,
     uncertainty_coefficient,
 )
@@ -154,7 +154,8 @@ def test_disentangled_oracle_scores_near_one_and_entangled_clearly_lower(
 
 def test_judged_change_names_the_code_that_decides_each_factor(judges: Judges) -> None:
     oracle = ShapesOracle(SMOKE)
-    parts = {"z_a": redraw("z_a"), "z_m": redraw("z_m"), "none": lambda c, o: c}
+    parts = {**code_parts(oracle), "none": lambda c, o: c}
+    assert list(parts) == ["z_a", "z_m", "none"]
     change = judged_change(oracle, judges, parts, n=256, seed=0)
     assert change["none"] == {"action": 0.0, "shape": 0.0, "color": 0.0}
     labels = judges.predict(

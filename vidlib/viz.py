@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -196,3 +196,10 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> HTML:
     return HTML(
         f"<table><thead>{row(header, 'th')}</thead><tbody>{body}</tbody></table>"
     )
+
+
+def change_table(change: Mapping[str, Mapping[str, float]]) -> HTML:
+    """``judged_change``'s result as a table: a row per redrawn part, then chance."""
+    factors = list(change["chance"])
+    rows = [[part, *(f"{row[f]:.3f}" for f in factors)] for part, row in change.items()]
+    return html_table(["redrawn", *factors], rows)

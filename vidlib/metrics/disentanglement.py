@@ -130,6 +130,11 @@ def judged_change(
     return changes
 
 
+def code_parts(method: Method) -> dict[str, Redraw]:
+    """``judged_change``'s parts for a Method's appearance and motion codes."""
+    return {key: redraw(key) for key in _code_keys(method)}
+
+
 def _code_keys(method: Method) -> tuple[str, str]:
     a_key = getattr(method, "appearance_code", None)
     m_key = getattr(method, "motion_code", None)
