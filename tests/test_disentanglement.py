@@ -15,6 +15,7 @@ from vidlib.metrics.disentanglement import (
     grid_codes,
     judged_change,
     probe_leakage,
+    redraw,
     swap_grid,
     uncertainty_coefficient,
 )
@@ -45,6 +46,9 @@ def test_ignored_code_has_no_effect_and_used_code_has_its_expected_effect() -> N
 def test_unknown_code_is_named() -> None:
     with pytest.raises(KeyError, match=r"code 'z' is not one of the method's codes"):
         code_effect(OnlyAppearance(), "z", n=2, seed=0)
+    codes = OnlyAppearance().codes(2, torch.Generator().manual_seed(0))
+    with pytest.raises(KeyError, match=r"code 'z' is not one of the method's codes"):
+        redraw("z")(codes, codes)
 
 
 # ---------------------------------------------------------------- with judges

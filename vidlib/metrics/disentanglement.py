@@ -92,10 +92,8 @@ GENERATE_CHUNK = 64
 def code_effect(method: Method, key: str, n: int, seed: int) -> float:
     """Mean absolute pixel change when only ``codes[key]`` is redrawn (n pairs)."""
     codes = method.codes(n, torch.Generator().manual_seed(seed))
-    if key not in codes:
-        raise KeyError(f"code {key!r} is not one of the method's codes {sorted(codes)}")
     other = method.codes(n, torch.Generator().manual_seed(seed + 1))
-    changed = dict(codes, **{key: other[key]})
+    changed = redraw(key)(codes, other)
     before, after = method.generate(codes), method.generate(changed)
     return ((before - after).abs().float().mean() / 2).item()
 
@@ -105,7 +103,14 @@ Redraw = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], dict]
 
 def redraw(key: str) -> Redraw:
     """The part of ``judged_change`` that takes ``codes[key]`` from the second draw."""
-    return lambda codes, other: dict(codes, **{key: other[key]})
+
+    def part(codes: dict, other: dict) -> dict:
+        if key not in codes:
+            known = sorted(codes)
+            raise KeyError(f"code {key!r} is not one of the method's codes {known}")
+        return dict(codes, **{key: other[key]})
+
+    return part
 
 
 @torch.no_grad()
