@@ -160,8 +160,10 @@ def test_judged_change_names_the_code_that_decides_each_factor(judges: Judges) -
     oracle = ShapesOracle(SMOKE)
     parts = {**code_parts(oracle), "none": lambda c, o: c}
     assert list(parts) == ["z_a", "z_m", "none"]
-    change = judged_change(oracle, judges, parts, n=256, seed=0)
+    change = judged_change(oracle, judges, n=256, seed=0, parts=parts)
     assert change["none"] == {"action": 0.0, "shape": 0.0, "color": 0.0}
+    default = judged_change(oracle, judges, n=256, seed=0)  # parts: code_parts
+    assert default == {k: v for k, v in change.items() if k != "none"}
     labels = judges.predict(
         oracle.generate(oracle.codes(256, torch.Generator().manual_seed(0)))
     )

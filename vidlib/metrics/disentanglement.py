@@ -65,7 +65,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from vidlib.method import Method
+from vidlib.method import Method, eval_mode
 from vidlib.metrics.judges import Judges, cpu_threads
 
 CODE_EFFECT_PROTOCOL = (
@@ -115,19 +115,26 @@ def redraw(key: str) -> Redraw:
 
 @torch.no_grad()
 def judged_change(
-    method: Method, judges: Judges, parts: Mapping[str, Redraw], n: int, seed: int
+    method: Method,
+    judges: Judges,
+    n: int,
+    seed: int,
+    parts: Mapping[str, Redraw] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Per part, the fraction of ``n`` clips whose judged label of each factor
-    changes when ``parts[name](codes, other)`` replaces the codes; plus ``chance``."""
+    """Per part (default: the Method's appearance and motion codes), the fraction of
+    ``n`` clips, generated in eval mode, whose judged label of each factor changes
+    when ``parts[name](codes, other)`` replaces the codes; plus ``chance``."""
+    parts = code_parts(method) if parts is None else parts
     gen = torch.Generator().manual_seed(seed)
     codes, other = method.codes(n, gen), method.codes(n, gen)
-    before = _judged(method, judges, codes)
     changes = {}
-    for name, part in parts.items():
-        after = _judged(method, judges, part(codes, other))
-        changes[name] = {
-            k: (after[k] != label).float().mean().item() for k, label in before.items()
-        }
+    with eval_mode(method):
+        before = _judged(method, judges, codes)
+        for name, part in parts.items():
+            after = _judged(method, judges, part(codes, other))
+            changes[name] = {
+                k: (after[k] != y).float().mean().item() for k, y in before.items()
+            }
     changes["chance"] = {
         k: 1 - (torch.bincount(v).float() / len(v)).square().sum().item()
         for k, v in before.items()
