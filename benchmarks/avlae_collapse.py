@@ -13,7 +13,8 @@ as in a training step), at the listed steps. Rows:
 * one loop of the non-saturating GAN loss (Adam at the record's settings, one D and
   one G update per batch) with one video discriminator: AVLAE's G against AVLAE's
   D_V; AVLAE's G against MoCoGAN's (:class:`vidlib.nn.PatchVideoDiscriminator`,
-  full 3D convs with BatchNorm); G3AN's cpu G against AVLAE's D_V.
+  full 3D convs with BatchNorm); G3AN's cpu G against AVLAE's D_V, whole and
+  without each of its two side streams (G_T, G_S; G3AN's Table 3 ablates them).
 
 Writes ``book/results/avlae_collapse_cpu.json`` with the machine, its load and the
 provenance of :func:`vidlib.results.provenance`.
@@ -100,15 +101,18 @@ def algorithm_1(overrides: dict[str, Any]) -> Callable[[int, int], list[float]]:
     return run
 
 
-def gan_loop(generator: str, video_d: str) -> Callable[[int, int], list[float]]:
-    """``generator``'s cpu G (``"avlae"`` or ``"g3an"``) against one video
-    discriminator (``"avlae"``: AVLAE's D_V without E_M's code; ``"mocogan"``)."""
+def gan_loop(
+    generator: str, video_d: str, overrides: dict[str, Any] | None = None
+) -> Callable[[int, int], list[float]]:
+    """``generator``'s cpu G (``"avlae"`` or ``"g3an"``, its record changed by
+    ``overrides``) against one video discriminator (``"avlae"``: AVLAE's D_V without
+    E_M's code; ``"mocogan"``)."""
 
     def run(seed: int, steps: int) -> list[float]:
         seed_everything(seed)
         avlae = profile_record("avlae", "cpu").replace(NO_E_M)
         record = avlae if generator == "avlae" else profile_record(generator, "cpu")
-        method = build(record.replace(NO_EMA).model)
+        method = build(record.replace({**NO_EMA, **(overrides or {})}).model)
         cfg = build(avlae.model).cfg
         D: nn.Module
         if video_d == "avlae":
@@ -151,6 +155,12 @@ ROWS: dict[str, Callable[[int, int], list[float]]] = {
     "GAN loop: AVLAE's G against AVLAE's D_V": gan_loop("avlae", "avlae"),
     "GAN loop: AVLAE's G against MoCoGAN's D_V": gan_loop("avlae", "mocogan"),
     "GAN loop: G3AN's cpu G against AVLAE's D_V": gan_loop("g3an", "avlae"),
+    "GAN loop: the same without G3AN's temporal stream G_T": gan_loop(
+        "g3an", "avlae", {"model.temporal_stream": False}
+    ),
+    "GAN loop: the same without G3AN's spatial stream G_S": gan_loop(
+        "g3an", "avlae", {"model.spatial_stream": False}
+    ),
 }
 
 
