@@ -40,7 +40,7 @@ from vidlib.method import Method, build
 from vidlib.nn import PatchVideoDiscriminator
 from vidlib.record import Record, profile_record
 from vidlib.results import provenance
-from vidlib.train import seed_everything
+from vidlib.train import StepBatchSampler, seed_everything
 
 CODES = 64  # fixed codes the diversity is measured on
 AT = (0, 10, 20, 40, 80, 160)  # steps it is measured at (those <= --steps)
@@ -57,18 +57,12 @@ def diversity(method: Method, codes: dict[str, torch.Tensor]) -> float:
     return (clips.std(0).mean() / clips.std()).item()
 
 
-def batches(record: Record, seed: int):
-    """Endless shuffled training batches of the record's data and batch size."""
+def batches(record: Record, seed: int) -> DataLoader:
+    """The record's training batches in the order ``fit`` draws them for ``seed``
+    (:class:`vidlib.train.StepBatchSampler`), without end."""
     data = open_data(record.data, "train", seed)
-    gen = torch.Generator().manual_seed(seed)
-    while True:
-        yield from DataLoader(
-            data,
-            record.train["batch_size"],
-            shuffle=True,
-            drop_last=True,
-            generator=gen,
-        )
+    sampler = StepBatchSampler(len(data), record.train["batch_size"], seed, 0)
+    return DataLoader(data, batch_sampler=sampler)
 
 
 def curve(
@@ -80,7 +74,7 @@ def curve(
 ) -> list[float]:
     """Diversity at each step of ``AT`` up to ``steps``; ``step(batch, i)`` trains."""
     codes = method.codes(CODES, torch.Generator().manual_seed(seed + 1000))
-    values, data = [], batches(record, seed)
+    values, data = [], iter(batches(record, seed))
     for i in range(steps + 1):
         if i in AT:
             values.append(diversity(method, codes))
@@ -113,10 +107,11 @@ def gan_loop(
         avlae = profile_record("avlae", "cpu").replace(NO_E_M)
         record = avlae if generator == "avlae" else profile_record(generator, "cpu")
         method = build(record.replace({**NO_EMA, **(overrides or {})}).model)
-        cfg = build(avlae.model).cfg
+        avlae_method = build(avlae.model)
+        cfg = avlae_method.cfg
         D: nn.Module
         if video_d == "avlae":
-            D = build(avlae.model).nets["D_V"]
+            D = avlae_method.nets["D_V"]
         else:
             D = PatchVideoDiscriminator(
                 cfg.channels, cfg.ndf, cfg.resolution, cfg.frames, 1
