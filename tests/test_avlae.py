@@ -16,6 +16,7 @@ from vidlib.method import build, method_classes, sample
 from vidlib.models.avlae import (
     AVLAE,
     AVLAEConfig,
+    code_stream,
     latent_reconstruction_loss,
 )
 from vidlib.nn import sample_frames
@@ -206,6 +207,43 @@ def test_w_every_level_feeds_w_v_to_each_level_after_the_first() -> None:
     plain = small()  # the paper's G: w_V enters the first level only
     extra = sum(p.numel() for p in G.parameters()) - count(plain.nets["G"].G)
     assert extra > 0 and len(seen) == len(levels)
+
+
+def test_w_stream_adds_relu_bn_of_a_w_v_to_each_level_output() -> None:
+    method = small(w_stream=True)
+    G = method.nets["G"].G.train()
+    levels = list(G.net)[:-2]
+    assert G.w_stream is not None and len(G.w_stream) == len(levels)
+    outs: list[torch.Tensor] = []
+    for level in levels:
+        level.register_forward_hook(lambda _, __, out: outs.append(out))
+    ins: list[torch.Tensor] = []
+    G.net[-2].register_forward_pre_hook(lambda _, args: ins.append(args[0]))
+    w_A, w_M = torch.randn(4, 8), torch.randn(4, 8)
+    video = G(w_A, w_M)
+    assert video.shape == (4, 3, 4, 16, 16)
+    w_V = torch.cat([w_A, w_M], dim=1)
+    linear, bn, _ = G.w_stream[-1]
+    a = linear(w_V)  # BN in training mode: the batch's own mean and variance
+    bn_out = (a - a.mean(0)) / (a.var(0, unbiased=False) + bn.eps).sqrt()
+    added = (bn_out * bn.weight + bn.bias).clamp(min=0)
+    torch.testing.assert_close(ins[0], outs[-1] + added[:, :, None, None, None])
+    plain = small()  # the paper's G: no stream
+    extra = sum(p.numel() for p in G.parameters()) - count(plain.nets["G"].G)
+    assert extra == sum(p.numel() for p in G.w_stream.parameters())
+
+
+def test_code_stream_varies_from_clip_to_clip_when_the_codes_hardly_do() -> None:
+    """BatchNorm over the batch alone: codes that differ 20 times less than they
+    share still give features with unit variance over the batch before the ReLU
+    (G's BatchNorm over batch, time and space lets them be equal)."""
+    torch.manual_seed(0)
+    stream = code_stream(16, 32).train()
+    w = torch.randn(1, 16) + 0.05 * torch.randn(64, 16)
+    pre_relu = stream[1](stream[0](w))
+    torch.testing.assert_close(
+        pre_relu.std(0, unbiased=False), torch.ones(32), atol=0.05, rtol=0
+    )
 
 
 def test_encode_and_reconstruct_follow_fig_5() -> None:

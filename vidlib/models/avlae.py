@@ -155,6 +155,7 @@ class AVLAEConfig:
     w_every_level: bool = (
         False  # w_V also enters each level of G (ALAE's G); paper: off
     )
+    w_stream: bool = False  # w_V added at each level by Linear, BN, ReLU; paper: off
 
     @property
     def levels(self) -> int:
@@ -258,9 +259,14 @@ def generator_layers(cfg: AVLAEConfig) -> list[tuple[int, Transposed]]:
 class VideoGenerator(nn.Module):
     """G (Sec. 4.1): factorised (1+2)D transposed convolutions from ``w_V`` to the
     clip (:func:`generator_layers`, BN + ReLU after each conv), a Conv3d k(1,3,3) to
-    RGB, tanh. With ``w_every_level`` (not the paper's G) ``w_V`` is also concatenated,
-    constant over time and space, to the input of each level after the first, as
-    ALAE's generator gives ``w`` to every layer (there by AdaIN)."""
+    RGB, tanh. Two switches, neither the paper's G:
+
+    * ``w_every_level``: ``w_V`` is also concatenated, constant over time and
+      space, to the input of each level after the first, as ALAE's generator gives
+      ``w`` to every layer (there by AdaIN).
+    * ``w_stream``: each level's output gets ``ReLU(BN(A_n w_V))`` added, constant
+      over time and space (:func:`code_stream`): G3AN's temporal stream G_T without
+      its time axis."""
 
     def __init__(self, cfg: AVLAEConfig) -> None:
         super().__init__()
@@ -268,24 +274,41 @@ class VideoGenerator(nn.Module):
         dim_w_V = 2 * cfg.dim_w
         self.w_every_level = cfg.w_every_level
         c_in = dim_w_V
+        widths = []
         for width, geometry in generator_layers(cfg):
             layers.append(transposed_video_conv(c_in, width, geometry, "1+2d"))
             c_in = width + dim_w_V * cfg.w_every_level
+            widths.append(width)
         layers += [nn.Conv3d(width, cfg.channels, (1, 3, 3), padding=(0, 1, 1))]
         self.net = nn.Sequential(*layers, nn.Tanh())
+        self.w_stream = (
+            nn.ModuleList(code_stream(dim_w_V, width) for width in widths)
+            if cfg.w_stream
+            else None
+        )
 
     def forward(self, w_A: torch.Tensor, w_M: torch.Tensor) -> torch.Tensor:
         """w_A, w_M ``(B, dim_w)`` → clips ``(B, C, T, H, W)`` in [-1, 1]."""
         w_V = torch.cat([w_A, w_M], dim=1)
-        if not self.w_every_level:
-            return self.net(rearrange(w_V, "b d -> b d 1 1 1"))
         *levels, to_rgb, tanh = self.net
-        h = levels[0](rearrange(w_V, "b d -> b d 1 1 1"))
-        for level in levels[1:]:
-            t, height, width = h.shape[2:]
-            w = repeat(w_V, "b d -> b d t h w", t=t, h=height, w=width)
-            h = level(torch.cat([h, w], dim=1))
+        h = rearrange(w_V, "b d -> b d 1 1 1")
+        for n, level in enumerate(levels):
+            if n and self.w_every_level:
+                t, height, width = h.shape[2:]
+                w = repeat(w_V, "b d -> b d t h w", t=t, h=height, w=width)
+                h = torch.cat([h, w], dim=1)
+            h = level(h)
+            if self.w_stream is not None:
+                h = h + rearrange(self.w_stream[n](w_V), "b c -> b c 1 1 1")
         return tanh(to_rgb(h))
+
+
+def code_stream(dim_in: int, width: int) -> nn.Sequential:
+    """One level of the ``w_stream`` switch: ``(B, dim_in) → (B, width)`` by a
+    fully connected layer, BatchNorm and ReLU. BatchNorm over the batch alone keeps
+    the added features varying from clip to clip, which G's BatchNorm over batch,
+    time and space does not (G3AN's G_T does it over batch and time)."""
+    return nn.Sequential(nn.Linear(dim_in, width), nn.BatchNorm1d(width), nn.ReLU(True))
 
 
 class Generator(nn.Module):
