@@ -90,9 +90,11 @@ The flow estimator is injected (``AVLAE(cfg, flow)``, contract in
 The cpu profile may change the loss (``"bce"``, non-saturating), the learning rate,
 the betas, add an EMA of the generator side (F_A, F_M and G: samples run all three;
 ALAE averages every network), add ALAE's R1 penalty on real clips to Step I
-(lazily, through the flow estimator for D_V) and give ``w_V`` to every level of G
+(lazily, through the flow estimator for D_V), give ``w_V`` to every level of G
 (``w_every_level``, concatenated; ALAE's generator gives ``w`` to every layer by
-AdaIN); each is a switch here, off or at the paper's value by default.
+AdaIN) or add ``w_V`` to every level's output through a fully connected layer,
+BatchNorm over the batch and ReLU (``w_stream``, after G3AN's temporal stream); each
+is a switch here, off or at the paper's value by default.
 """
 
 from __future__ import annotations
