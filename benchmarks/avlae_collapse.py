@@ -1,4 +1,4 @@
-"""Where the cpu AVLAE's collapse starts: how varied its generator's clips stay over
+"""Where AVLAE's collapse starts: how varied its generator's clips stay over
 the first training steps, for Alg. 1 and for pieces of it.
 
 Run ``python benchmarks/avlae_collapse.py [--steps 160] [--seeds 0 1 2] [--threads 2]``.
@@ -8,13 +8,16 @@ clips: 0 when every code gives the same clip, about 1 when the clips share nothi
 It is measured on the live G in training mode (BatchNorm on the batch's statistics,
 as in a training step), at the listed steps. Rows:
 
-* Alg. 1 at the cpu record (Steps I-III), and at the paper's learning rate;
-* Table 3's last row (K1 = K2 = 0, no E_M): a video GAN with AVLAE's D_I∘E_A and D_V;
+* Alg. 1 (Steps I-III) with the paper's G (the cpu record without its switches
+  ``w_stream`` and ``w_every_level``), at the cpu record's learning rate and at the
+  paper's, and as Table 3's last row (K1 = K2 = 0, no E_M: a video GAN with AVLAE's
+  D_I∘E_A and D_V); then at the cpu record, and with ``w_stream`` alone;
 * one loop of the non-saturating GAN loss (Adam at the record's settings, one D and
-  one G update per batch) with one video discriminator: AVLAE's G against AVLAE's
-  D_V; AVLAE's G against MoCoGAN's (:class:`vidlib.nn.PatchVideoDiscriminator`,
-  full 3D convs with BatchNorm); G3AN's cpu G against AVLAE's D_V, whole and
-  without each of its two side streams (G_T, G_S; G3AN's Table 3 ablates them).
+  one G update per batch) with one video discriminator: AVLAE's paper G against
+  AVLAE's D_V and against MoCoGAN's (:class:`vidlib.nn.PatchVideoDiscriminator`,
+  full 3D convs with BatchNorm); AVLAE's cpu G against AVLAE's D_V; G3AN's cpu G
+  against AVLAE's D_V, whole, without each of its two side streams (G_T, G_S;
+  G3AN's Table 3 ablates them), and without G_S and G_T's BatchNorm.
 
 Writes ``book/results/avlae_collapse_cpu.json`` with the machine, its load and the
 provenance of :func:`vidlib.results.provenance`.
@@ -46,6 +49,7 @@ CODES = 64  # fixed codes the diversity is measured on
 AT = (0, 10, 20, 40, 80, 160)  # steps it is measured at (those <= --steps)
 NO_E_M = {"model.motion_encoder": False, "model.k1": 0.0, "model.k2": 0.0}
 NO_EMA = {"model.ema_decay": 0.0}  # generate() then runs the live G
+PAPER_G = {"model.w_stream": False, "model.w_every_level": False}
 
 
 def diversity(method: Method, codes: dict[str, torch.Tensor]) -> float:
@@ -95,18 +99,30 @@ def algorithm_1(overrides: dict[str, Any]) -> Callable[[int, int], list[float]]:
     return run
 
 
+def without_stream_norm(method: Method) -> None:
+    """G3AN's G with each level's temporal stream G_T losing its BatchNorm."""
+    for level in method.nets["G"].levels:
+        conv, _, relu = level.temporal
+        level.temporal = nn.Sequential(conv, relu)
+
+
 def gan_loop(
-    generator: str, video_d: str, overrides: dict[str, Any] | None = None
+    generator: str,
+    video_d: str,
+    overrides: dict[str, Any] | None = None,
+    edit: Callable[[Method], None] | None = None,
 ) -> Callable[[int, int], list[float]]:
     """``generator``'s cpu G (``"avlae"`` or ``"g3an"``, its record changed by
-    ``overrides``) against one video discriminator (``"avlae"``: AVLAE's D_V without
-    E_M's code; ``"mocogan"``)."""
+    ``overrides``, its Method by ``edit``) against one video discriminator
+    (``"avlae"``: AVLAE's D_V without E_M's code; ``"mocogan"``)."""
 
     def run(seed: int, steps: int) -> list[float]:
         seed_everything(seed)
         avlae = profile_record("avlae", "cpu").replace(NO_E_M)
         record = avlae if generator == "avlae" else profile_record(generator, "cpu")
         method = build(record.replace({**NO_EMA, **(overrides or {})}).model)
+        if edit is not None:
+            edit(method)
         avlae_method = build(avlae.model)
         cfg = avlae_method.cfg
         D: nn.Module
@@ -144,17 +160,33 @@ def gan_loop(
 
 
 ROWS: dict[str, Callable[[int, int], list[float]]] = {
-    "Alg. 1, cpu record": algorithm_1({}),
-    "Alg. 1, cpu record at the paper's lr 2e-4": algorithm_1({"model.lr": 2e-4}),
-    "Alg. 1 without E_M and K1 = K2 = 0 (Table 3's last row)": algorithm_1(NO_E_M),
-    "GAN loop: AVLAE's G against AVLAE's D_V": gan_loop("avlae", "avlae"),
-    "GAN loop: AVLAE's G against MoCoGAN's D_V": gan_loop("avlae", "mocogan"),
+    "Alg. 1, paper's G (cpu record without its two G switches)": algorithm_1(PAPER_G),
+    "Alg. 1, paper's G at the paper's lr 2e-4": algorithm_1(
+        {**PAPER_G, "model.lr": 2e-4}
+    ),
+    "Alg. 1, paper's G, without E_M and K1 = K2 = 0 (Table 3's last row)": (
+        algorithm_1({**PAPER_G, **NO_E_M})
+    ),
+    "Alg. 1, cpu record (G with w_stream and w_every_level)": algorithm_1({}),
+    "Alg. 1, cpu record with w_stream alone": algorithm_1(
+        {"model.w_every_level": False}
+    ),
+    "GAN loop: AVLAE's paper G against AVLAE's D_V": gan_loop(
+        "avlae", "avlae", PAPER_G
+    ),
+    "GAN loop: AVLAE's paper G against MoCoGAN's D_V": gan_loop(
+        "avlae", "mocogan", PAPER_G
+    ),
+    "GAN loop: AVLAE's cpu G against AVLAE's D_V": gan_loop("avlae", "avlae"),
     "GAN loop: G3AN's cpu G against AVLAE's D_V": gan_loop("g3an", "avlae"),
     "GAN loop: the same without G3AN's temporal stream G_T": gan_loop(
         "g3an", "avlae", {"model.temporal_stream": False}
     ),
     "GAN loop: the same without G3AN's spatial stream G_S": gan_loop(
         "g3an", "avlae", {"model.spatial_stream": False}
+    ),
+    "GAN loop: the same without G_S and without G_T's BatchNorm": gan_loop(
+        "g3an", "avlae", {"model.spatial_stream": False}, without_stream_norm
     ),
 }
 
