@@ -246,6 +246,38 @@ def test_code_stream_varies_from_clip_to_clip_when_the_codes_hardly_do() -> None
     )
 
 
+def test_m_stream_adds_g3an_temporal_features_of_w_m_to_each_level() -> None:
+    """F_T = w_M over one step, then per level ReLU(BN(ConvT1d(F_T))) with BatchNorm
+    over batch and time, added constant over space (G3AN's F_V'' = F_V' + rep(F_T))."""
+    method = small(m_stream=True)
+    G = method.nets["G"].G.train()
+    levels = list(G.net)[:-2]
+    assert G.m_stream is not None and len(G.m_stream) == len(levels)
+    outs: list[torch.Tensor] = []
+    for level in levels:
+        level.register_forward_hook(lambda _, __, out: outs.append(out))
+    ins: list[torch.Tensor] = []
+    G.net[-2].register_forward_pre_hook(lambda _, args: ins.append(args[0]))
+    w_A, w_M = torch.randn(4, 8), torch.randn(4, 8)
+    video = G(w_A, w_M)
+    assert video.shape == (4, 3, 4, 16, 16)
+    f_t = w_M[:, :, None]
+    for stream in G.m_stream:
+        conv, bn, _ = stream
+        a = F.conv_transpose1d(
+            f_t, conv.weight, conv.bias, conv.stride, conv.padding
+        )
+        mean = a.mean(dim=(0, 2), keepdim=True)
+        var = a.var(dim=(0, 2), unbiased=False, keepdim=True)
+        normed = (a - mean) / (var + bn.eps).sqrt()
+        f_t = (normed * bn.weight[:, None] + bn.bias[:, None]).clamp(min=0)
+    assert f_t.shape[2] == video.shape[2]
+    torch.testing.assert_close(ins[0], outs[-1] + f_t[:, :, :, None, None])
+    plain = small()  # the paper's G: no stream
+    extra = sum(p.numel() for p in G.parameters()) - count(plain.nets["G"].G)
+    assert extra == sum(p.numel() for p in G.m_stream.parameters())
+
+
 def test_encode_and_reconstruct_follow_fig_5() -> None:
     """encode: E_A of one random frame and E_M of the clip; reconstruct: G of both."""
     method = small()

@@ -159,6 +159,17 @@ def transposed_video_conv(
     )
 
 
+def transposed_time_conv(
+    c_in: int, c_out: int, geometry: Transposed, sn: bool = False
+) -> nn.Sequential:
+    """A temporal stream's level (G3AN's G_T): a transposed 1-D conv over time with
+    ``geometry``'s temporal kernel, BatchNorm over batch and time, ReLU:
+    ``(B, c_in, T)`` → ``(B, c_out, out_t(T))``."""
+    g = geometry
+    conv = nn.ConvTranspose1d(c_in, c_out, g.k_t, g.s_t, g.p_t)
+    return nn.Sequential(maybe_sn(conv, sn), nn.BatchNorm1d(c_out), nn.ReLU(True))
+
+
 class AxialSelfAttention(nn.Module):
     """SAGAN self-attention along one axis of a video feature map.
 

@@ -93,8 +93,10 @@ ALAE averages every network), add ALAE's R1 penalty on real clips to Step I
 (lazily, through the flow estimator for D_V), give ``w_V`` to every level of G
 (``w_every_level``, concatenated; ALAE's generator gives ``w`` to every layer by
 AdaIN) or add ``w_V`` to every level's output through a fully connected layer,
-BatchNorm over the batch and ReLU (``w_stream``, after G3AN's temporal stream); each
-is a switch here, off or at the paper's value by default.
+BatchNorm over the batch and ReLU (``w_stream``, after G3AN's temporal stream), or grow
+motion features over time from ``w_M`` and add them to every level (``m_stream``,
+G3AN's temporal stream G_T itself); each is a switch here, off or at the paper's value
+by default.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ from vidlib.nn import (
     ema_update,
     factorised_video_encoder,
     sample_frames,
+    transposed_time_conv,
     transposed_video_conv,
 )
 
@@ -158,6 +161,7 @@ class AVLAEConfig:
         False  # w_V also enters each level of G (ALAE's G); paper: off
     )
     w_stream: bool = False  # w_V added at each level by Linear, BN, ReLU; paper: off
+    m_stream: bool = False  # G3AN's temporal stream G_T grown from w_M; paper: off
 
     @property
     def levels(self) -> int:
@@ -268,7 +272,12 @@ class VideoGenerator(nn.Module):
       ``w`` to every layer (there by AdaIN).
     * ``w_stream``: each level's output gets ``ReLU(BN(A_n w_V))`` added, constant
       over time and space (:func:`code_stream`): G3AN's temporal stream G_T without
-      its time axis."""
+      its time axis.
+    * ``m_stream``: G3AN's temporal stream G_T grown from ``w_M``: ``F_T`` starts as
+      ``w_M`` over one time step, each level maps it by
+      :func:`vidlib.nn.transposed_time_conv` with the level's temporal kernel
+      (BatchNorm over batch and time) and adds it, constant over space, to the
+      level's output (G3AN's Eq. for ``F_V''``)."""
 
     def __init__(self, cfg: AVLAEConfig) -> None:
         super().__init__()
@@ -288,12 +297,20 @@ class VideoGenerator(nn.Module):
             if cfg.w_stream
             else None
         )
+        self.m_stream = None
+        if cfg.m_stream:
+            c_t, streams = cfg.dim_w, []
+            for width, geometry in generator_layers(cfg):
+                streams.append(transposed_time_conv(c_t, width, geometry))
+                c_t = width
+            self.m_stream = nn.ModuleList(streams)
 
     def forward(self, w_A: torch.Tensor, w_M: torch.Tensor) -> torch.Tensor:
         """w_A, w_M ``(B, dim_w)`` → clips ``(B, C, T, H, W)`` in [-1, 1]."""
         w_V = torch.cat([w_A, w_M], dim=1)
         *levels, to_rgb, tanh = self.net
         h = rearrange(w_V, "b d -> b d 1 1 1")
+        f_t = rearrange(w_M, "b d -> b d 1")
         for n, level in enumerate(levels):
             if n and self.w_every_level:
                 t, height, width = h.shape[2:]
@@ -302,6 +319,9 @@ class VideoGenerator(nn.Module):
             h = level(h)
             if self.w_stream is not None:
                 h = h + rearrange(self.w_stream[n](w_V), "b c -> b c 1 1 1")
+            if self.m_stream is not None:
+                f_t = self.m_stream[n](f_t)
+                h = h + rearrange(f_t, "b c t -> b c t 1 1")
         return tanh(to_rgb(h))
 
 

@@ -73,6 +73,7 @@ from vidlib.nn import (
     maybe_sn,
     normal_init,
     sample_frames,
+    transposed_time_conv,
     transposed_video_conv,
     video_discriminator_frames,
 )
@@ -219,10 +220,7 @@ class G3Module(nn.Module):
                 maybe_sn(conv2d, sn), nn.BatchNorm2d(c_out), nn.ReLU(True)
             )
         if cfg.temporal_stream:
-            conv1d = nn.ConvTranspose1d(t_in, c_out, g.k_t, g.s_t, g.p_t)
-            self.temporal = nn.Sequential(
-                maybe_sn(conv1d, sn), nn.BatchNorm1d(c_out), nn.ReLU(True)
-            )
+            self.temporal = transposed_time_conv(t_in, c_out, g, sn)
         mid = matched_width(v_in, c_out, g, cfg.conv) if cfg.match_3d_params else None
         self.video = transposed_video_conv(v_in, c_out, g, cfg.conv, mid, sn)
 
