@@ -12,6 +12,7 @@ import torch
 import yaml
 from test_method import tiny_record
 
+from vidlib import checkpoint as ckpt
 from vidlib import committed
 from vidlib.committed import (
     StaleReference,
@@ -22,7 +23,7 @@ from vidlib.committed import (
     show_reference,
 )
 from vidlib.data import shapes
-from vidlib.method import load_trained, sample
+from vidlib.method import build, load_trained, sample
 from vidlib.results import ROOT
 
 
@@ -85,6 +86,33 @@ def test_a_changed_params_file_makes_the_reference_stale(made, tmp_path) -> None
     finally:
         params.write_text(original)
     check_reference("mocogan", root)
+
+
+def test_a_model_field_added_since_stales_the_reference_only_when_set(made) -> None:
+    """A reference made before a switch existed trained with its default: its
+    manifest's record and config hash lack the field."""
+    root, _ = made
+    path = reference_dir("mocogan", root) / "reference.json"
+    params = root / "notebooks" / "params" / "mocogan.reference.yaml"
+    original, original_params = path.read_text(), params.read_text()
+    manifest = json.loads(original)
+    assert manifest["record"]["model"].pop("spectral_norm") is False
+    stored = check_reference("mocogan", root)
+    with torch.device("meta"):
+        config = build(stored.model, untrained=True).config
+    del config["spectral_norm"]  # the config the code before the switch hashed
+    manifest["config_hash"] = ckpt.config_hash(config)
+    path.write_text(json.dumps(manifest))
+    switched = reference_record()
+    switched["model"]["spectral_norm"] = True
+    try:
+        check_reference("mocogan", root)
+        params.write_text(yaml.safe_dump(switched))
+        with pytest.raises(StaleReference, match=r"differs in model\.spectral_norm"):
+            check_reference("mocogan", root)
+    finally:
+        path.write_text(original)
+        params.write_text(original_params)
 
 
 def test_changed_model_code_makes_the_reference_stale(made) -> None:

@@ -92,6 +92,26 @@ def test_a_committed_seed_of_another_record_is_stale(repo) -> None:
     assert "model.lr_g" in stale and seeds.command("cpu") in stale
 
 
+def test_a_model_field_added_since_a_seed_was_committed_stales_it_only_when_set(
+    tmp_path,
+) -> None:
+    """A seed run stored before a switch existed trained with its default."""
+    runs, root = tmp_path / "_runs", tmp_path / "repo"
+    record = chapter_run(runs, "mocogan")["record"]
+    assert record["model"]["spectral_norm"] is False  # the switch's default
+    before = {**record, "model": dict(record["model"])}
+    del before["model"]["spectral_norm"]  # as stored before the switch existed
+    seeds.commit([grid_run(tmp_path, "mocogan", 1, before)], root)
+    found, problems = seeds.collect("cpu", (0, 1), runs, root)
+    assert [r.seed for r in found["mocogan"]] == [0, 1]
+    switched = {**record, "model": {**record["model"], "spectral_norm": True}}
+    chapter_run(runs, "mocogan", switched)  # the chapter now turns it on
+    found, problems = seeds.collect("cpu", (0, 1), runs, root)
+    assert [r.seed for r in found["mocogan"]] == [0]
+    (stale,) = [p for p in problems if "seed-1.json" in p]
+    assert "model.spectral_norm" in stale
+
+
 def test_a_committed_seed_of_other_data_is_stale(repo, monkeypatch) -> None:
     runs, root, _ = repo
     monkeypatch.setattr(seeds, "training_data", lambda record: {"version": "next"})
@@ -242,7 +262,8 @@ def test_the_committed_seed_runs_are_todays_cpu_records() -> None:
         for path in files:
             committed = read_results_file(path)
             seed = committed["seed"]
-            assert committed["record"] == seeds.expected_record(key, run, seed), (
+            stored = seeds.today(committed["record"], path)
+            assert stored == seeds.expected_record(key, run, seed), (
                 f"{path} is stale against notebooks/params/{chapter}.cpu.yaml;"
                 f" regenerate: {seeds.command('cpu')}"
             )

@@ -50,7 +50,7 @@ from vidlib.data.spec import open_data
 from vidlib.experiment import Experiment, evaluate_experiment, run_experiment
 from vidlib.method import Method, build
 from vidlib.metrics.judges import Judges
-from vidlib.record import Record, parse_record, profile_record
+from vidlib.record import Record, added_since, parse_record, profile_record
 from vidlib.results import ROOT, provenance
 from vidlib.train import FitResult
 
@@ -204,7 +204,10 @@ def check_reference(name: str, root: Path = ROOT) -> Record:
             f"{', '.join(changed)}){fix}"
         )
     with torch.device("meta"):  # the config is all it needs: no weights, no training
-        config_hash = ckpt.config_hash(build(stored.model, untrained=True).config)
+        config = build(stored.model, untrained=True).config
+    # fields added since, at their defaults, were not in the config it hashed
+    added = added_since(manifest["record"], stored)
+    config_hash = ckpt.config_hash({k: v for k, v in config.items() if k not in added})
     if config_hash != manifest["config_hash"]:
         raise StaleReference(
             f"{name}'s committed reference run was made by other model code (config "

@@ -225,6 +225,14 @@ def parse_record(mapping: Mapping[str, Any], origin: str = "record") -> Record:
     )
 
 
+def added_since(mapping: Mapping[str, Any], record: Record) -> set[str]:
+    """The model fields of ``record`` that the stored ``mapping`` it was parsed from
+    does not name: those added to the code since it was stored. :func:`parse_record`
+    gives them their defaults, which is what the stored run trained with (a new
+    switch defaults to the behaviour before it existed)."""
+    return set(record.model) - set(mapping.get("model", {})) - {"name"}
+
+
 def parse_data_record(mapping: Mapping[str, Any], origin: str = "record") -> DataRecord:
     """The complete :class:`DataRecord` (``data`` and ``eval``, defaults filled) for
     the overrides ``mapping``; any other section is an error naming the allowed ones."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidlib.record import parse_record
+from vidlib.record import RecordError, parse_record
 from vidlib.results import RESULTS, ROOT, ResultsError, read_results_file, seal_results
 from vidlib.runner import cache
 from vidlib.runner.grids import GridRun, run_grid
@@ -299,6 +299,15 @@ def commit(runs: Sequence[GridRun], root: Path = ROOT) -> list[Path]:
     return written
 
 
+def today(record: Any, path: Path) -> dict[str, Any]:
+    """A committed run's stored ``record`` as today's code reads it (model fields
+    added since at their defaults); empty when it no longer parses."""
+    try:
+        return parse_record(record, str(path)).as_dict()
+    except (RecordError, TypeError):
+        return {}
+
+
 def _committed(
     model: str,
     seed: int,
@@ -315,12 +324,13 @@ def _committed(
     except ResultsError as e:
         raise SeedsError(f"{path}: {e}; {regenerate}") from None
     expected = expected_record(model, chapter_run, seed)
-    if results.get("record") != expected:
+    stored = today(results.get("record"), path)
+    if stored != expected:
         changed = sorted(
             f"{section}.{key}"
             for section in expected
-            for key in set(expected[section]) | set(results["record"].get(section, {}))
-            if expected[section].get(key) != results["record"].get(section, {}).get(key)
+            for key in set(expected[section]) | set(stored.get(section, {}))
+            if expected[section].get(key) != stored.get(section, {}).get(key)
         )
         raise StaleSeed(
             f"{path}: trained another record than {name(model)} with seed {seed}"
