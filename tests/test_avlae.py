@@ -209,25 +209,30 @@ def test_w_every_level_feeds_w_v_to_each_level_after_the_first() -> None:
     assert extra > 0 and len(seen) == len(levels)
 
 
-def test_w_stream_adds_relu_bn_of_a_w_v_to_each_level_output() -> None:
-    method = small(w_stream=True)
-    G = method.nets["G"].G.train()
+def stream_pass(switch: str) -> tuple[nn.Module, *tuple[torch.Tensor, ...]]:
+    """G with the stream ``switch`` on, run in training mode on random w_A, w_M:
+    (G, w_A, w_M, the last level's output, the to-RGB conv's input)."""
+    G = small(**{switch: True}).nets["G"].G.train()
     levels = list(G.net)[:-2]
-    assert G.w_stream is not None and len(G.w_stream) == len(levels)
+    assert len(getattr(G, switch)) == len(levels)
     outs: list[torch.Tensor] = []
     for level in levels:
         level.register_forward_hook(lambda _, __, out: outs.append(out))
     ins: list[torch.Tensor] = []
     G.net[-2].register_forward_pre_hook(lambda _, args: ins.append(args[0]))
     w_A, w_M = torch.randn(4, 8), torch.randn(4, 8)
-    video = G(w_A, w_M)
-    assert video.shape == (4, 3, 4, 16, 16)
+    assert G(w_A, w_M).shape == (4, 3, 4, 16, 16)
+    return G, w_A, w_M, outs[-1], ins[0]
+
+
+def test_w_stream_adds_relu_bn_of_a_w_v_to_each_level_output() -> None:
+    G, w_A, w_M, last, to_rgb_in = stream_pass("w_stream")
     w_V = torch.cat([w_A, w_M], dim=1)
     linear, bn, _ = G.w_stream[-1]
     a = linear(w_V)  # BN in training mode: the batch's own mean and variance
     bn_out = (a - a.mean(0)) / (a.var(0, unbiased=False) + bn.eps).sqrt()
     added = (bn_out * bn.weight + bn.bias).clamp(min=0)
-    torch.testing.assert_close(ins[0], outs[-1] + added[:, :, None, None, None])
+    torch.testing.assert_close(to_rgb_in, last + added[:, :, None, None, None])
     plain = small()  # the paper's G: no stream
     extra = sum(p.numel() for p in G.parameters()) - count(plain.nets["G"].G)
     assert extra == sum(p.numel() for p in G.w_stream.parameters())
@@ -249,30 +254,17 @@ def test_code_stream_varies_from_clip_to_clip_when_the_codes_hardly_do() -> None
 def test_m_stream_adds_g3an_temporal_features_of_w_m_to_each_level() -> None:
     """F_T = w_M over one step, then per level ReLU(BN(ConvT1d(F_T))) with BatchNorm
     over batch and time, added constant over space (G3AN's F_V'' = F_V' + rep(F_T))."""
-    method = small(m_stream=True)
-    G = method.nets["G"].G.train()
-    levels = list(G.net)[:-2]
-    assert G.m_stream is not None and len(G.m_stream) == len(levels)
-    outs: list[torch.Tensor] = []
-    for level in levels:
-        level.register_forward_hook(lambda _, __, out: outs.append(out))
-    ins: list[torch.Tensor] = []
-    G.net[-2].register_forward_pre_hook(lambda _, args: ins.append(args[0]))
-    w_A, w_M = torch.randn(4, 8), torch.randn(4, 8)
-    video = G(w_A, w_M)
-    assert video.shape == (4, 3, 4, 16, 16)
+    G, w_A, w_M, last, to_rgb_in = stream_pass("m_stream")
     f_t = w_M[:, :, None]
     for stream in G.m_stream:
         conv, bn, _ = stream
-        a = F.conv_transpose1d(
-            f_t, conv.weight, conv.bias, conv.stride, conv.padding
-        )
+        a = F.conv_transpose1d(f_t, conv.weight, conv.bias, conv.stride, conv.padding)
         mean = a.mean(dim=(0, 2), keepdim=True)
         var = a.var(dim=(0, 2), unbiased=False, keepdim=True)
         normed = (a - mean) / (var + bn.eps).sqrt()
         f_t = (normed * bn.weight[:, None] + bn.bias[:, None]).clamp(min=0)
-    assert f_t.shape[2] == video.shape[2]
-    torch.testing.assert_close(ins[0], outs[-1] + f_t[:, :, :, None, None])
+    assert f_t.shape[2] == last.shape[2]
+    torch.testing.assert_close(to_rgb_in, last + f_t[:, :, :, None, None])
     plain = small()  # the paper's G: no stream
     extra = sum(p.numel() for p in G.parameters()) - count(plain.nets["G"].G)
     assert extra == sum(p.numel() for p in G.m_stream.parameters())
