@@ -26,7 +26,6 @@ provenance of :func:`vidlib.results.provenance`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -42,7 +41,7 @@ from vidlib.judging import load_judges
 from vidlib.method import eval_mode
 from vidlib.metrics.inception import inception_score
 from vidlib.metrics.judges import Judges
-from vidlib.models.residual import ResidualGANConfig
+from vidlib.models.residual import shared_settings
 from vidlib.record import Record, parse_record, profile_record
 from vidlib.results import provenance
 
@@ -65,11 +64,7 @@ def image_baseline() -> Record:
     settings with the ImageGAN model, judged by nothing during training."""
     record = profile_record("residual", "cpu")
     values = record.as_dict()
-    shared = {
-        f.name: record.model[f.name]
-        for f in dataclasses.fields(ResidualGANConfig)
-        if f.name not in ("frames", "resolution")
-    }
+    shared = shared_settings(record.model)
     values["model"] = {"name": "image_gan", **shared, "dim_z": record.model["dim_z"]}
     values["eval"] = {**values["eval"], "metrics": []}
     values["train"] = {
