@@ -157,6 +157,32 @@ def test_bad_configs_name_the_allowed_values() -> None:
         MoCoGANConfig(loss="lsgan")
     with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
         MoCoGANConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match=r"image_upsample must be one of .*'bilinear'"):
+        MoCoGANConfig(image_upsample="bilinear")
+
+
+def test_nearest_upsampling_g_i_counts_and_computes_by_hand() -> None:
+    """``image_upsample="nearest"``: each stride-2 ConvT k4 becomes nearest doubling
+    and a 3×3 conv, so G_I's conv weights are 9/16 of the paper's past the first
+    layer; its last layer equals F.interpolate then F.conv2d by hand."""
+    method = MoCoGAN(MoCoGANConfig(image_upsample="nearest"))
+    g_convs = 16 * 60 * 512 + 9 * (512 * 256 + 256 * 128 + 128 * 64 + 64 * 3)
+    gru = 3 * (10 * 10 + 10 * 10 + 10 + 10)
+    g_bn = 2 * (512 + 256 + 128 + 64)
+    assert count(method.nets["G"]) == gru + g_convs + g_bn == 2_044_116
+    assert count(method.nets["D_I"]) == 663_296  # D is unchanged
+    net = small(image_upsample="nearest").nets["G"].image.net
+    up, conv, tanh = net[-3:]
+    x = torch.randn(2, conv.in_channels, 8, 8)
+    by_hand = torch.tanh(
+        F.conv2d(
+            x.repeat_interleave(2, -1).repeat_interleave(2, -2), conv.weight, padding=1
+        )
+    )
+    torch.testing.assert_close(tanh(conv(up(x))), by_hand)
+    assert small(image_upsample="nearest").generate(
+        small().codes(2, torch.Generator().manual_seed(0))
+    ).shape == (2, 3, 6, 16, 16)
 
 
 def test_sampling_re_estimates_the_ema_generators_batchnorm() -> None:

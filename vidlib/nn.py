@@ -362,9 +362,32 @@ def factorised_video_encoder(
     return nn.Sequential(*layers)
 
 
+UPSAMPLES = ("transposed", "nearest")
+
+
+def check_upsample(upsample: str, name: str = "image_upsample") -> None:
+    """Raises ``ValueError`` naming ``name`` unless ``upsample`` is in ``UPSAMPLES``."""
+    if upsample not in UPSAMPLES:
+        raise ValueError(f"{name} must be one of {UPSAMPLES}, got {upsample!r}")
+
+
+def _upsample2(c_in: int, c_out: int, upsample: str, bias: bool) -> list[nn.Module]:
+    """One 2× upsampling layer of G_I: a stride-2 ConvT k4 (DCGAN), or nearest
+    doubling then a 3×3 conv (Odena et al. 2016, which removes the ConvT's uneven
+    kernel overlap)."""
+    if upsample == "transposed":
+        return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+    return [
+        nn.Upsample(scale_factor=2.0, mode="nearest"),
+        nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias),
+    ]
+
+
 class ImageGenerator(nn.Module):
     """G_I: a DCGAN generator (ConvT k4, BN, ReLU; tanh output), bias-free unless
-    ``bias`` (VGAN's Torch code keeps the default biases of every ConvT)."""
+    ``bias`` (VGAN's Torch code keeps the default biases of every ConvT).
+    ``upsample="nearest"`` replaces each stride-2 ConvT by nearest doubling and a
+    3×3 conv (:func:`_upsample2`); the first 1×1 → 4×4 ConvT stays."""
 
     def __init__(
         self,
@@ -373,8 +396,10 @@ class ImageGenerator(nn.Module):
         ngf: int,
         channels: int = 3,
         bias: bool = False,
+        upsample: str = "transposed",
     ) -> None:
         super().__init__()
+        check_upsample(upsample, "upsample")
         ups = int(math.log2(resolution)) - 2  # 4×4 → resolution
         width = ngf * 2 ** (ups - 1)
         layers: list[nn.Module] = [
@@ -384,12 +409,12 @@ class ImageGenerator(nn.Module):
         ]
         for _ in range(ups - 1):
             layers += [
-                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=bias),
+                *_upsample2(width, width // 2, upsample, bias),
                 nn.BatchNorm2d(width // 2),
                 nn.ReLU(True),
             ]
             width //= 2
-        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=bias), nn.Tanh()]
+        layers += [*_upsample2(width, channels, upsample, bias), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -63,6 +63,7 @@ from vidlib.nn import (
     PatchImageDiscriminator,
     PatchVideoDiscriminator,
     check_gan_config,
+    check_upsample,
     ema_update,
     sample_frames,
 )
@@ -80,6 +81,9 @@ class MoCoGANConfig:
     channels: int = 3
     ngf: int = 64  # G_I width (last hidden layer)
     ndf: int = 64  # D_I / D_V width (first layer)
+    image_upsample: str = (
+        "transposed"  # G_I's 2× layers: "transposed" (paper), "nearest"
+    )
     video_temporal_padding: int = 0  # D_V temporal padding (official: 0)
     image_frames: int = 1  # frames S_1 draws from each clip for D_I (paper: 1)
     lr_g: float = 2e-4
@@ -102,6 +106,7 @@ class MoCoGANConfig:
             )
         positive = ("dim_z_content", "dim_z_motion", "frames", "ngf", "ndf", "r1_every")
         check_gan_config(self, positive)
+        check_upsample(self.image_upsample)
 
 
 class VideoGenerator(nn.Module):
@@ -111,7 +116,11 @@ class VideoGenerator(nn.Module):
         super().__init__()
         self.motion = MotionGRU(cfg.dim_z_motion, cfg.dim_z_motion, cfg.dim_z_category)
         self.image = ImageGenerator(
-            cfg.dim_z_content + cfg.dim_z_motion, cfg.resolution, cfg.ngf, cfg.channels
+            cfg.dim_z_content + cfg.dim_z_motion,
+            cfg.resolution,
+            cfg.ngf,
+            cfg.channels,
+            upsample=cfg.image_upsample,
         )
 
     def forward(

@@ -152,6 +152,7 @@ from vidlib.nn import (
     PatchVideoDiscriminator,
     SequencePosterior,
     check_gan_config,
+    check_upsample,
     check_vae_clips,
     check_vae_config,
     decode_frames,
@@ -171,6 +172,9 @@ class ResidualGANConfig:
     channels: int = 3
     ngf: int = 64  # G_I width (last hidden layer)
     ndf: int = 64  # D_I / D_V width (first layer)
+    image_upsample: str = (
+        "transposed"  # G_I's 2× layers: "transposed" (MoCoGAN), "nearest"
+    )
     sigma: float = 1.0  # σ of the summary prior N(0, σ²I)
     video_temporal_padding: int = 0  # D_V temporal padding (MoCoGAN official: 0)
     image_frames: int = 1  # frames S_1 draws from each clip for D_I
@@ -195,6 +199,7 @@ class ResidualGANConfig:
             )
         sizes = ("frames", "ngf", "ndf", "r1_every", *self._sizes())
         check_gan_config(self, sizes)
+        check_upsample(self.image_upsample)
 
     def _sizes(self) -> tuple[str, ...]:
         """The model's own sizes that must be >= 1."""
@@ -253,7 +258,13 @@ class RJGANGenerator(nn.Module):
     def __init__(self, cfg: RJGANConfig) -> None:
         super().__init__()
         self.residual = MotionGRU(cfg.dim_eps, cfg.dim_z, dim_cond=cfg.dim_z)
-        self.image = ImageGenerator(cfg.dim_z, cfg.resolution, cfg.ngf, cfg.channels)
+        self.image = ImageGenerator(
+            cfg.dim_z,
+            cfg.resolution,
+            cfg.ngf,
+            cfg.channels,
+            upsample=cfg.image_upsample,
+        )
 
     def latents(self, mu: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """μ ``(B, d)``, ε ``(B, T, d_ε)`` → frame latents z^(1..T) ``(B, T, d)``."""
@@ -282,7 +293,13 @@ class RMoCoGANGenerator(nn.Module):
         self.residual = nn.Sequential(
             nn.Linear(d_c + d_m, d_c), nn.ReLU(True), nn.Linear(d_c, d_c), nn.Tanh()
         )
-        self.image = ImageGenerator(d_c + d_m, cfg.resolution, cfg.ngf, cfg.channels)
+        self.image = ImageGenerator(
+            d_c + d_m,
+            cfg.resolution,
+            cfg.ngf,
+            cfg.channels,
+            upsample=cfg.image_upsample,
+        )
 
     def latents(self, z_C: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """z_C ``(B, d_C)``, eps ``(B, T+1, d_M)`` (``eps[:, 0] = h^(0)``) → frame
@@ -304,7 +321,13 @@ class ImageBaselineGenerator(nn.Module):
 
     def __init__(self, cfg: ImageGANConfig) -> None:
         super().__init__()
-        self.image = ImageGenerator(cfg.dim_z, cfg.resolution, cfg.ngf, cfg.channels)
+        self.image = ImageGenerator(
+            cfg.dim_z,
+            cfg.resolution,
+            cfg.ngf,
+            cfg.channels,
+            upsample=cfg.image_upsample,
+        )
 
     def forward(self, mu: torch.Tensor) -> torch.Tensor:
         return self.image(mu)[:, :, None]
