@@ -15,6 +15,8 @@ row records the shape judge's Inception Score, its ratio to that of 512 held-out
 frames held still (the bar asks for 0.8), and the shares of the judged shapes. Rows:
 
 * ``cpu record``: the baseline as the residual chapter trains it, to ``--steps``;
+* ``nearest upsampling``: G_I's stride-2 transposed convs replaced by nearest
+  doubling and a 3×3 conv (``image_upsample``), also to ``--steps``;
 * one setting changed, to ``--lever-steps``: D or G four times wider, no EMA of G,
   no R1, the paper's learning rate, the hinge loss, Adam (0, 0.99), batches of 64.
 
@@ -47,6 +49,10 @@ from vidlib.results import provenance
 
 IMAGES = 512  # generated images and held-out frames judged per checkpoint
 LEVER_EVERY = 1000  # judged steps of the rows with one setting changed
+LONG: dict[str, dict[str, Any]] = {  # rows trained to --steps
+    "cpu record": {},
+    "nearest upsampling": {"model.image_upsample": "nearest"},
+}
 LEVERS: dict[str, dict[str, Any]] = {
     "D 4x wider (ndf 64)": {"model.ndf": 64},
     "G 2x wider (ngf 64)": {"model.ngf": 64},
@@ -138,15 +144,10 @@ def main() -> None:
     real = stills(held_out(base, IMAGES)[:, :, 0], base.data.frames)
     real_is = shape_is(judges, real)
     root = repo / "_runs/bench/shape_modes"
+    long_at = list(range(args.every, args.steps + 1, args.every))
     rows = [
-        run_row(
-            "cpu record",
-            base,
-            list(range(args.every, args.steps + 1, args.every)),
-            root,
-            judges,
-            real_is,
-        )
+        run_row(name, base.replace(overrides), long_at, root, judges, real_is)
+        for name, overrides in LONG.items()
     ]
     lever_at = list(range(LEVER_EVERY, args.lever_steps + 1, LEVER_EVERY))
     for name, overrides in LEVERS.items():
