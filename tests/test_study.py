@@ -23,6 +23,7 @@ from vidlib.study import (
     run_study,
     study_dir,
     study_rows,
+    study_series,
     study_table,
 )
 
@@ -178,3 +179,20 @@ def test_command_line_values_are_read_as_the_runner_reads_them(monkeypatch) -> N
     assert study.main(argv + ["-p", "train.steps", "1000"]) == 0
     assert seen["overrides"] == {"model.lr_g": 0.001, "train.steps": 1000}
     assert seen["every"] == 500
+
+
+def test_series_reads_one_check_per_step_from_the_files(studied: Path) -> None:
+    series = study_series("mocogan", "h200_b64", "IS shape ÷ real")
+    entries = [r for r in read_studies("mocogan") if r["params"]["study"] == "h200_b64"]
+    assert list(series) == [r["record"]["train"]["steps"] for r in entries]
+    assert len(series) == 7
+    for step, entry in zip(series, entries, strict=True):
+        metrics = entry["metrics"]
+        by_hand = (
+            metrics["is_judge_shape"]["value"] / metrics["is_judge_shape_real"]["value"]
+        )
+        assert series[step] == pytest.approx(by_hand, rel=1e-12)
+    with pytest.raises(ValueError, match="has no committed study 'slow_g'"):
+        study_series("mocogan", "slow_g", "IS action ÷ real", studied)
+    with pytest.raises(ValueError, match="the bar has no check 'IS size ÷ real'"):
+        study_series("mocogan", "fast_g", "IS size ÷ real", studied)

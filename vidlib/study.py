@@ -169,6 +169,25 @@ def read_studies(slug: str, root: Path = ROOT) -> list[dict[str, Any]]:
     return [read_results_file(path) for path in files]
 
 
+def study_series(
+    slug: str, name: str, check: str, root: Path = ROOT, **checks: bool
+) -> dict[int, float | None]:
+    """One check of the bar (its table column name, e.g. ``"IS shape ÷ real"``) for
+    every committed checkpoint of study ``name`` of ``slug``, by step; ``checks`` as
+    for :func:`vidlib.bar.bar`. Raises ``ValueError`` naming a missing study or
+    check."""
+    results = [r for r in read_studies(slug, root) if r["params"]["study"] == name]
+    if not results:
+        raise ValueError(f"{slug} has no committed study {name!r}")
+    series = {}
+    for entry in results:
+        values = {_short(c.check): c.value for c in bar(entry["metrics"], **checks)}
+        if check not in values:
+            raise ValueError(f"the bar has no check {check!r}; it has {list(values)}")
+        series[entry["record"]["train"]["steps"]] = values[check]
+    return series
+
+
 def changed_settings(record: Mapping[str, Any], base: Record) -> str:
     """The model and train settings of ``record`` that differ from ``base`` (the
     current cpu record), scheduling settings left out; ``-`` when none."""
