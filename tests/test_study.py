@@ -160,7 +160,7 @@ def test_table_of_a_chapter_without_studies(tmp_path: Path) -> None:
 
 
 def test_committed_study_files_name_their_command_and_data() -> None:
-    slugs = ("mocogan", "g3an", "tgan", "vgan", "avlae")
+    slugs = ("mocogan", "g3an", "tgan", "vgan", "avlae", "residual")
     for results in [r for slug in slugs for r in read_studies(slug)]:
         assert results["params"]["command"].startswith("python -m vidlib.study ")
         assert results["params"]["dataset"].startswith("shapes-v")
