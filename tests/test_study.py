@@ -170,8 +170,8 @@ def test_committed_study_files_name_their_command_and_data() -> None:
 def test_command_line_values_are_read_as_the_runner_reads_them(monkeypatch) -> None:
     seen = {}
 
-    def fake_run_study(slug, name, overrides, every):
-        seen.update(slug=slug, name=name, overrides=overrides, every=every)
+    def fake_run_study(slug, name, overrides, every, **halves):
+        seen.update(slug=slug, name=name, overrides=overrides, every=every, **halves)
         return []
 
     monkeypatch.setattr(study, "run_study", fake_run_study)
@@ -179,6 +179,41 @@ def test_command_line_values_are_read_as_the_runner_reads_them(monkeypatch) -> N
     assert study.main(argv + ["-p", "train.steps", "1000"]) == 0
     assert seen["overrides"] == {"model.lr_g": 0.001, "train.steps": 1000}
     assert seen["every"] == 500
+    assert (seen["seconds"], seen["train"], seen["judge"]) == (None, True, True)
+    assert study.main(argv + ["--seconds", "330", "--train-only"]) == 0
+    assert (seen["seconds"], seen["train"], seen["judge"]) == (330.0, True, False)
+    assert study.main(argv + ["--judge-only"]) == 0
+    assert (seen["train"], seen["judge"]) == (False, True)
+    with pytest.raises(SystemExit):  # argparse: not both halves left out
+        study.main(argv + ["--train-only", "--judge-only"])
+
+
+def test_a_stopped_training_is_judged_where_it_stopped_then_resumed(
+    studied: Path,
+) -> None:
+    """Train on one device until a deadline (here already passed: one step), judge
+    elsewhere, then train on: every checkpoint is kept and judged once."""
+    overrides = {"train.steps": 4}
+    assert (
+        run_study(
+            "mocogan", "halves", overrides, 2, root=studied, seconds=0.0, judge=False
+        )
+        == []
+    )
+    assert not study_dir("mocogan", "halves", studied).exists()
+    judged = run_study("mocogan", "halves", overrides, 2, root=studied, train=False)
+    assert [p.parent.name for p in judged] == ["step-000001"]
+    entry = json.loads(judged[0].read_text())
+    assert (entry["params"]["study"], entry["record"]["train"]["steps"]) == (
+        "halves",
+        1,
+    )
+    judged = run_study("mocogan", "halves", overrides, 2, root=studied)
+    assert [p.parent.name for p in judged] == [
+        "step-000001",
+        "step-000002",
+        "step-000004",
+    ]
 
 
 def test_series_reads_one_check_per_step_from_the_files(studied: Path) -> None:

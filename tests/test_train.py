@@ -366,6 +366,28 @@ def test_skip_if_done_loads_without_training(tmp_path: Path) -> None:
     assert len(result.scalars) == 4
 
 
+def test_stop_at_checkpoints_the_step_it_stops_at_and_resumes_exactly(
+    tmp_path: Path,
+) -> None:
+    """A deadline already passed stops after one step, off the checkpoint schedule
+    (every 3), with that step checkpointed; resuming to the end equals a run that
+    never stopped."""
+    straight = build(tiny_mocogan)
+    fit(straight, NoiseVideos(), config(tmp_path / "straight", steps=5))
+    stopped = build(tiny_mocogan)
+    first = fit(
+        stopped, NoiseVideos(), config(tmp_path / "split", steps=5), stop_at=0.0
+    )
+    assert (first.status, first.step) == ("stopped", 1)
+    steps = [s for s, _ in ckpt.list_checkpoints(tmp_path / "split" / "checkpoints")]
+    assert steps == [1]
+    resumed = build(tiny_mocogan)
+    second = fit(resumed, NoiseVideos(), config(tmp_path / "split", steps=5))
+    assert (second.status, second.step) == ("resumed", 5)
+    a, b = weights(straight), weights(resumed)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
 def test_resume_truncates_log_past_the_checkpoint(tmp_path: Path) -> None:
     fit(build(Regression), NoiseVideos(), config(tmp_path, steps=4, checkpoint_every=2))
     (tmp_path / "checkpoints" / "step-00000004.pt").unlink()  # crash after step 4's log
@@ -412,6 +434,13 @@ def test_training_leaves_samples_and_prunes_checkpoints(tmp_path: Path) -> None:
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [6, 9]
     assert (tmp_path / "samples" / "step-00000009.gif").stat().st_size > 0
     assert (tmp_path / "samples" / "step-00000009.png").stat().st_size > 0
+
+
+def test_keep_checkpoints_zero_keeps_every_one(tmp_path: Path) -> None:
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=9, keep_checkpoints=0))
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [3, 6, 9]
+    with pytest.raises(ValueError, match="keep_checkpoints must be an int >= 0"):
+        config(tmp_path, steps=9, keep_checkpoints=-1)
 
 
 class Classifier:

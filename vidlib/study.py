@@ -23,6 +23,7 @@ import argparse
 import json
 import re
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ def study_record(
         raise ValueError(f"--every must divide train.steps ({steps}), got {every}")
     schedule = {
         "train.checkpoint_every": every,
-        "train.keep_checkpoints": steps // every,
+        "train.keep_checkpoints": 0,  # every one, those of stopped sessions too
         "train.sample_every": 0,
     }
     return record.replace(schedule, "study schedule")
@@ -96,17 +97,27 @@ def run_study(
     root: Path = ROOT,
     out_dir: Path | None = None,
     judges: Judges | None = None,
+    seconds: float | None = None,
+    train: bool = True,
+    judge: bool = True,
 ) -> list[Path]:
     """Train the study (resuming) and judge every checkpoint not judged yet; returns
-    the results files of the study, one per checkpoint, in step order."""
+    the results files of the study, one per checkpoint, in step order. ``seconds``
+    bounds this session's training (:func:`vidlib.train.fit`'s ``stop_at``: the step
+    it stops at is checkpointed, and judged like the others); ``train=False`` or
+    ``judge=False`` leaves out that half, e.g. to train on a GPU and judge on a CPU."""
     record = study_record(slug, overrides, every, root)
     out_dir = out_dir or root / "_runs" / STUDY / slug / name
-    seed_everything(record.seed)
-    data = open_data(record.data, "train", record.seed)
-    fitted = fit(build(record.model), data, record.train_config(str(out_dir / "train")))
-    return judge_checkpoints(
-        slug, name, overrides, every, fitted.out_dir / "checkpoints", root, judges
-    )
+    checkpoints = out_dir / "train" / "checkpoints"
+    if train:
+        seed_everything(record.seed)
+        data = open_data(record.data, "train", record.seed)
+        stop_at = None if seconds is None else time.perf_counter() + seconds
+        config = record.train_config(str(out_dir / "train"))
+        fit(build(record.model), data, config, stop_at=stop_at)
+    if not judge:
+        return []
+    return judge_checkpoints(slug, name, overrides, every, checkpoints, root, judges)
 
 
 def judge_checkpoints(
@@ -266,10 +277,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", help="the study's folder name, e.g. r1")
     parser.add_argument("--every", type=int, required=True, help="steps per checkpoint")
     add_overrides_option(parser, "set a record setting (section.key, VALUE)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help="stop training after this many seconds, checkpointing the step it "
+        "stops at (run again to resume)",
+    )
+    half = parser.add_mutually_exclusive_group()
+    half.add_argument("--train-only", action="store_true", help="train, judge nothing")
+    half.add_argument(
+        "--judge-only", action="store_true", help="judge the checkpoints, train nothing"
+    )
     args = parser.parse_args(argv)
     try:
         overrides = parse_overrides(args.overrides)
-        paths = run_study(args.slug, args.name, overrides, args.every)
+        paths = run_study(
+            args.slug,
+            args.name,
+            overrides,
+            args.every,
+            seconds=args.seconds,
+            train=not args.judge_only,
+            judge=not args.train_only,
+        )
     except ValueError as error:  # a bad slug, record or file: one sentence
         print(f"error: {error}", file=sys.stderr)
         return 2

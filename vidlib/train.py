@@ -68,7 +68,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the nets in place (compile_nets)
     channels_last: bool = False  # every conv channels-last (to_channels_last)
     checkpoint_every: int = 500
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = 2  # the newest k; 0 keeps every checkpoint
     log_every: int = 10
     sample_every: int = 500  # 0: never (for a Method that generates nothing)
     num_samples: int = 8
@@ -85,6 +85,11 @@ class TrainConfig:
                 raise ValueError(
                     f"TrainConfig.{name} must be a positive int, got {value!r}"
                 )
+        if not isinstance(self.keep_checkpoints, int) or self.keep_checkpoints < 0:
+            raise ValueError(
+                "TrainConfig.keep_checkpoints must be an int >= 0 (0: keep every "
+                f"checkpoint), got {self.keep_checkpoints!r}"
+            )
         if not isinstance(self.sample_every, int) or self.sample_every < 0:
             raise ValueError(
                 "TrainConfig.sample_every must be an int >= 0 (0: never sample), "
@@ -100,7 +105,7 @@ class TrainConfig:
 class FitResult:
     """What :func:`fit` did and where its outputs are."""
 
-    status: str  # "trained", "resumed" or "loaded" (skip_if_done)
+    status: str  # "trained", "resumed", "loaded" (skip_if_done) or "stopped" (stop_at)
     step: int
     out_dir: Path
     checkpoint: Path
@@ -271,16 +276,27 @@ def compile_nets(method: Method) -> list[str]:
 
 
 def fit(
-    method: Method, data: Dataset, cfg: TrainConfig, *, keep_weights: bool = False
+    method: Method,
+    data: Dataset,
+    cfg: TrainConfig,
+    *,
+    keep_weights: bool = False,
+    stop_at: float | None = None,
 ) -> FitResult:
     """Train ``method`` on ``data`` for ``cfg.steps`` steps (see module docstring).
 
     A run that starts at step 0 starts from the weights ``cfg.seed`` draws
     (:func:`draw_initial_weights`), or with ``keep_weights`` from the Method's own
-    (fine-tuning). Started by torchrun, each rank trains its share of every batch;
-    a rank that stops makes the others raise :class:`~vidlib.distributed.PeerFailed`.
+    (fine-tuning). With ``stop_at`` (a :func:`time.perf_counter` time), the first
+    step that ends after it is checkpointed and training stops there ("stopped"), to
+    resume later as any interrupted run does (one process only: ranks' clocks could
+    disagree on the step). Started by torchrun, each rank trains its share of every
+    batch; a rank that stops makes the others raise
+    :class:`~vidlib.distributed.PeerFailed`.
     """
     ranks = Ranks.from_env()
+    if stop_at is not None and ranks.world > 1:
+        raise ValueError(f"stop_at stops one process; this run has {ranks.world}")
     ranks.check(cfg.batch_size, data)
     out_dir = Path(cfg.out_dir)
     ckpt_dir = out_dir / "checkpoints"
@@ -360,7 +376,8 @@ def fit(
                 save_samples(
                     method, out_dir / "samples", step, cfg.num_samples, cfg.seed
                 )
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            stopping = stop_at is not None and time.perf_counter() >= stop_at
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping:
                 wall = time.perf_counter() - began
                 _save(
                     method,
@@ -373,6 +390,9 @@ def fit(
                     cfg.keep_checkpoints,
                 )
             bar.update(1)
+            if stopping and step < cfg.steps:
+                status = "stopped"
+                break
     wall = time.perf_counter() - began
     path = ckpt.checkpoint_path(ckpt_dir, step)
     return FitResult(status, step, out_dir, path, chash, wall, read_scalars(out_dir))
@@ -470,8 +490,9 @@ def _save(
         },
     }
     ckpt.save_checkpoint(ckpt.checkpoint_path(ckpt_dir, step), payload)
-    for _, old in ckpt.list_checkpoints(ckpt_dir)[:-keep]:
-        old.unlink()
+    if keep > 0:
+        for _, old in ckpt.list_checkpoints(ckpt_dir)[:-keep]:
+            old.unlink()
 
 
 def _latest_matching_checkpoint(
