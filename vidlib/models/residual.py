@@ -251,6 +251,13 @@ class ImageGANConfig(ResidualGANConfig):
         return ("dim_z",)
 
 
+def image_generator(cfg: ResidualGANConfig, dim_z: int) -> ImageGenerator:
+    """MoCoGAN's G_I at ``cfg``'s sizes for latents of ``dim_z``."""
+    return ImageGenerator(
+        dim_z, cfg.resolution, cfg.ngf, cfg.channels, upsample=cfg.image_upsample
+    )
+
+
 class RJGANGenerator(nn.Module):
     """RJGAN's G (Fig. 2a): ``δ^(t) = GRU([ε^(t), μ], δ^(t−1))``, ``δ^(0) = 0``;
     ``x^(t) = G_I(μ + δ^(t))``."""
@@ -258,13 +265,7 @@ class RJGANGenerator(nn.Module):
     def __init__(self, cfg: RJGANConfig) -> None:
         super().__init__()
         self.residual = MotionGRU(cfg.dim_eps, cfg.dim_z, dim_cond=cfg.dim_z)
-        self.image = ImageGenerator(
-            cfg.dim_z,
-            cfg.resolution,
-            cfg.ngf,
-            cfg.channels,
-            upsample=cfg.image_upsample,
-        )
+        self.image = image_generator(cfg, cfg.dim_z)
 
     def latents(self, mu: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """μ ``(B, d)``, ε ``(B, T, d_ε)`` → frame latents z^(1..T) ``(B, T, d)``."""
@@ -293,13 +294,7 @@ class RMoCoGANGenerator(nn.Module):
         self.residual = nn.Sequential(
             nn.Linear(d_c + d_m, d_c), nn.ReLU(True), nn.Linear(d_c, d_c), nn.Tanh()
         )
-        self.image = ImageGenerator(
-            d_c + d_m,
-            cfg.resolution,
-            cfg.ngf,
-            cfg.channels,
-            upsample=cfg.image_upsample,
-        )
+        self.image = image_generator(cfg, d_c + d_m)
 
     def latents(self, z_C: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """z_C ``(B, d_C)``, eps ``(B, T+1, d_M)`` (``eps[:, 0] = h^(0)``) → frame
@@ -321,13 +316,7 @@ class ImageBaselineGenerator(nn.Module):
 
     def __init__(self, cfg: ImageGANConfig) -> None:
         super().__init__()
-        self.image = ImageGenerator(
-            cfg.dim_z,
-            cfg.resolution,
-            cfg.ngf,
-            cfg.channels,
-            upsample=cfg.image_upsample,
-        )
+        self.image = image_generator(cfg, cfg.dim_z)
 
     def forward(self, mu: torch.Tensor) -> torch.Tensor:
         return self.image(mu)[:, :, None]
