@@ -81,9 +81,7 @@ class MoCoGANConfig:
     channels: int = 3
     ngf: int = 64  # G_I width (last hidden layer)
     ndf: int = 64  # D_I / D_V width (first layer)
-    image_upsample: str = (
-        "transposed"  # G_I's 2× layers: "transposed" (paper), "nearest"
-    )
+    image_upsample: str = "transposed"  # G_I's 2× layers (paper), or "nearest"
     video_temporal_padding: int = 0  # D_V temporal padding (official: 0)
     image_frames: int = 1  # frames S_1 draws from each clip for D_I (paper: 1)
     lr_g: float = 2e-4

@@ -172,9 +172,7 @@ class ResidualGANConfig:
     channels: int = 3
     ngf: int = 64  # G_I width (last hidden layer)
     ndf: int = 64  # D_I / D_V width (first layer)
-    image_upsample: str = (
-        "transposed"  # G_I's 2× layers: "transposed" (MoCoGAN), "nearest"
-    )
+    image_upsample: str = "transposed"  # G_I's 2× layers (MoCoGAN), or "nearest"
     sigma: float = 1.0  # σ of the summary prior N(0, σ²I)
     video_temporal_padding: int = 0  # D_V temporal padding (MoCoGAN official: 0)
     image_frames: int = 1  # frames S_1 draws from each clip for D_I
