@@ -148,12 +148,15 @@ def bce_g(fake: torch.Tensor) -> torch.Tensor:
     return -torch.log(torch.sigmoid(fake)).mean()
 
 
-def test_rjgan_losses_are_eq1_by_hand(monkeypatch) -> None:
+@pytest.mark.parametrize("video_weight", [1.0, 0.25])
+def test_rjgan_losses_are_eq1_by_hand(monkeypatch, video_weight) -> None:
     """D's terms of Eq. (1) on one update and G's on the next draw, recomputed with
-    sigmoids and logs from the same codes (S_1 fixed to frame 0, D stubs without BN)."""
+    sigmoids and logs from the same codes (S_1 fixed to frame 0, D stubs without BN);
+    λ_V (``video_weight``) scales G's D_V term only."""
     monkeypatch.setattr(residual, "sample_frames", lambda v, k=1: v[:, :, 0])
     torch.manual_seed(0)
-    method = RJGAN(RJGANConfig(**SIZES, dim_z=5, dim_eps=2))
+    cfg = RJGANConfig(**SIZES, dim_z=5, dim_eps=2, video_weight=video_weight)
+    method = RJGAN(cfg)
     method.nets["D_I"], method.nets["D_V"] = MeanLogit(3.0), MeanLogit(-2.0)
     for name in ("D_I", "D_V"):
         method.opts[name] = torch.optim.SGD(method.nets[name].parameters(), lr=0.5)
@@ -186,7 +189,9 @@ def test_rjgan_losses_are_eq1_by_hand(monkeypatch) -> None:
         assert losses["g_summary"] == pytest.approx(
             bce_g(d_i(g0.summary(second["mu"]))).item(), rel=1e-5
         )
-        assert losses["g_video"] == pytest.approx(bce_g(d_v(fake)).item(), rel=1e-5)
+        assert losses["g_video"] == pytest.approx(
+            video_weight * bce_g(d_v(fake)).item(), rel=1e-5
+        )
     assert sorted(losses) == sorted(
         ["d_image", "d_summary", "d_video", "g_image", "g_summary", "g_video"]
     )
@@ -296,6 +301,8 @@ def test_bad_configs_name_the_field() -> None:
         RMoCoGANConfig(sigma=-1.0)
     with pytest.raises(ValueError, match="summary_every"):
         RJGANConfig(summary_every=0)
+    with pytest.raises(ValueError, match="video_weight"):
+        RMoCoGANConfig(video_weight=-0.5)
     with pytest.raises(ValueError, match="dim_z_motion"):
         RMoCoGANConfig(dim_z_motion=0)
     with pytest.raises(ValueError, match="resolution"):

@@ -185,8 +185,14 @@ class ResidualGANConfig:
     ema_decay: float = 0.0  # EMA of G for sampling; 0 = off (paper)
     r1_gamma: float = 0.0  # γ of a lazy R1 penalty on D_I and D_V; 0 = off (paper)
     r1_every: int = 16  # R1 on every r1_every-th D update, scaled by r1_every
+    video_weight: float = 1.0  # λ_V on G's D_V term; 1 = Eq. (1) as written
 
     def __post_init__(self) -> None:
+        if not self.video_weight >= 0:
+            raise ValueError(
+                f"video_weight (λ_V on G's D_V term) must be >= 0, "
+                f"got {self.video_weight}"
+            )
         if self.resolution < 16 or self.resolution & (self.resolution - 1):
             raise ValueError(
                 f"resolution must be a power of two >= 16, got {self.resolution}"
@@ -431,7 +437,9 @@ class _ImageVideoGAN(SamplesFromG):
         if fake_summary is not None:
             g_losses["g_summary"] = generator_loss(nets["D_I"](fake_summary), cfg.loss)
         if self.video and real is not None:
-            g_losses["g_video"] = generator_loss(nets["D_V"](fake)[:, 0], cfg.loss)
+            g_losses["g_video"] = cfg.video_weight * generator_loss(
+                nets["D_V"](fake)[:, 0], cfg.loss
+            )
         opts["G"].zero_grad(set_to_none=True)
         sum(g_losses.values()).backward()
         opts["G"].step()
