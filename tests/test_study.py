@@ -21,6 +21,7 @@ from vidlib.study import (
     judge_checkpoints,
     read_studies,
     run_study,
+    series_lines,
     study_dir,
     study_rows,
     study_series,
@@ -231,3 +232,16 @@ def test_series_reads_one_check_per_step_from_the_files(studied: Path) -> None:
         study_series("mocogan", "slow_g", "IS action ÷ real", studied)
     with pytest.raises(ValueError, match="the bar has no check 'IS size ÷ real'"):
         study_series("mocogan", "fast_g", "IS size ÷ real", studied)
+
+
+def test_series_lines_wrap_every_study_to_the_width() -> None:
+    names = ("h200_b64", "h200_b64_nearest")
+    text = series_lines("mocogan", names, "IS shape ÷ real", width=60)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 60
+    starts = [i for i, line in enumerate(lines) if not line.startswith("    ")]
+    assert [lines[i].split(":")[0] for i in starts] == list(names)
+    for name in names:
+        series = study_series("mocogan", name, "IS shape ÷ real")
+        for step, value in series.items():
+            assert f"{value:.2f} at {step:,}" in " ".join(lines)

@@ -23,6 +23,7 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -197,6 +198,32 @@ def study_series(
             raise ValueError(f"the bar has no check {check!r}; it has {list(values)}")
         series[entry["record"]["train"]["steps"]] = values[check]
     return series
+
+
+def series_lines(
+    slug: str,
+    names: Sequence[str],
+    check: str,
+    width: int = 78,
+    root: Path = ROOT,
+    **checks: bool,
+) -> str:
+    """:func:`study_series` of each study in ``names`` as text, one paragraph per
+    study (``name: check 0.56 at 2,000, ...``) wrapped to ``width`` columns, the
+    width of a book page's output box; a check not measured shows as ``–``."""
+    paragraphs = []
+    for name in names:
+        series = study_series(slug, name, check, root, **checks)
+        # no-break spaces keep "value at step" on one line until wrapped
+        values = ", ".join(
+            f"{'–' if value is None else f'{value:.2f}'}\xa0at\xa0{step:,}"
+            for step, value in series.items()
+        )
+        text = textwrap.fill(
+            f"{name}: {check} {values}", width, subsequent_indent="    "
+        )
+        paragraphs.append(text.replace("\xa0", " "))
+    return "\n".join(paragraphs)
 
 
 def changed_settings(record: Mapping[str, Any], base: Record) -> str:
