@@ -43,8 +43,7 @@ from vidlib.judging import load_judges
 from vidlib.method import eval_mode
 from vidlib.metrics.inception import inception_score
 from vidlib.metrics.judges import Judges
-from vidlib.models.residual import shared_settings
-from vidlib.record import Record, parse_record, profile_record
+from vidlib.record import Record, profile_record
 from vidlib.results import provenance
 
 IMAGES = 512  # generated images and held-out frames judged per checkpoint
@@ -69,17 +68,16 @@ def image_baseline() -> Record:
     """The residual chapter's image baseline record: its cpu record's shared GAN
     settings with the ImageGAN model, judged by nothing during training."""
     record = profile_record("residual", "cpu")
-    values = record.as_dict()
-    shared = shared_settings(record.model)
-    values["model"] = {"name": "image_gan", **shared, "dim_z": record.model["dim_z"]}
-    values["eval"] = {**values["eval"], "metrics": []}
-    values["train"] = {
-        **values["train"],
-        "sample_every": 0,
-        "keep_checkpoints": 1,
-        "checkpoint_every": LEVER_EVERY,
-    }
-    return parse_record(values, "benchmarks/shape_modes.py")
+    image = record.with_model("image_gan", {"dim_z": record.model["dim_z"]})
+    return image.replace(
+        {
+            "eval.metrics": [],
+            "train.sample_every": 0,
+            "train.keep_checkpoints": 1,
+            "train.checkpoint_every": LEVER_EVERY,
+        },
+        "benchmarks/shape_modes.py",
+    )
 
 
 def stills(images: torch.Tensor, frames: int) -> torch.Tensor:

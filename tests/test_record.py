@@ -100,6 +100,32 @@ def test_replace_applies_dotted_overrides_and_checks_them():
         record.replace({"data.frames": 16, "model.frames": 8})
 
 
+def test_with_model_keeps_only_the_settings_of_a_shared_config_class():
+    rjgan = parse_record(
+        {
+            "data": {"resolution": 16, "frames": 8},
+            "model": {"name": "rjgan", "lr_g": 1e-3, "beta1": 0.0, "dim_z": 12},
+            "train": {"steps": 3, "batch_size": 2},
+        }
+    )
+    # RMoCoGANConfig and RJGANConfig both extend ResidualGANConfig: its fields carry
+    rmocogan = rjgan.with_model("rmocogan", {"dim_z_motion": 4})
+    assert (rmocogan.model["lr_g"], rmocogan.model["beta1"]) == (1e-3, 0.0)
+    assert rmocogan.model["dim_z_motion"] == 4
+    assert "dim_z" not in rmocogan.model  # RJGAN's own size does not
+    assert rmocogan.train == rjgan.train and rmocogan.data == rjgan.data
+    # RJVAEConfig shares no class with RJGANConfig: RJVAE's defaults, not RJGAN's
+    rjvae = rjgan.with_model("rjvae", {"dim_z": 5})
+    assert rjvae.model["dim_z"] == 5
+    assert (
+        rjvae.model["beta1"]
+        == parse_record({**rjgan.as_dict(), "model": {"name": "rjvae"}}).model["beta1"]
+        != 0.0
+    )
+    with pytest.raises(RecordError, match="dim_z_motion"):
+        rjgan.with_model("rjvae", {"dim_z_motion": 4})
+
+
 def test_as_dict_round_trips():
     record = parse_record({**SMALL, "eval": {"metrics": ["mfd", "fd_judge"]}})
     stored = record.as_dict()

@@ -127,6 +127,19 @@ class Record:
     def train_config(self, out_dir: str) -> TrainConfig:
         return TrainConfig(out_dir=out_dir, **self.train)
 
+    def with_model(
+        self, name: str, settings: Mapping[str, Any], origin: str = "with_model"
+    ) -> Record:
+        """This record with model ``name`` and its ``settings``, keeping the
+        settings it shares with this record's model (:func:`family_settings`)."""
+        values = self.as_dict()
+        values["model"] = {
+            "name": name,
+            **family_settings(values["model"], name),
+            **settings,
+        }
+        return parse_record(values, origin)
+
     def replace(self, overrides: Mapping[str, Any], origin: str = "replace") -> Record:
         """This record with ``overrides`` (nested or dotted names) applied."""
         base = self.as_dict()
@@ -270,6 +283,23 @@ def _sections(
             )
         sections[section] = dict(values)
     return sections
+
+
+def family_settings(model: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The settings of the model section ``model`` that model ``name`` shares with
+    it: the fields of the most derived config class both models' configs extend
+    (e.g. RJGAN's and RMoCoGAN's ``ResidualGANConfig``; none when they share none),
+    without the clip sizes, which come from the data."""
+    _, own = method_classes(model["name"])
+    _, other = method_classes(name)
+    for base in own.__mro__:
+        if dataclasses.is_dataclass(base) and issubclass(other, base):
+            return {
+                f.name: model[f.name]
+                for f in fields(base)
+                if f.name in model and f.name not in FROM_DATA
+            }
+    return {}
 
 
 def deviations(record: Record) -> list[str]:

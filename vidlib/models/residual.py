@@ -122,9 +122,8 @@ the re-implementation's choices) and says so:
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
-from typing import Any, NamedTuple
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from einops import rearrange, repeat
@@ -208,17 +207,6 @@ class ResidualGANConfig:
     def _sizes(self) -> tuple[str, ...]:
         """The model's own sizes that must be >= 1."""
         return ()
-
-
-def shared_settings(model: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings RJGAN, RMoCoGAN and the image baseline share
-    (:class:`ResidualGANConfig`'s fields but the data's ``frames`` and
-    ``resolution``), taken from one of their records' ``model`` section."""
-    return {
-        f.name: model[f.name]
-        for f in fields(ResidualGANConfig)
-        if f.name not in ("frames", "resolution")
-    }
 
 
 @dataclass(frozen=True)
