@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_method import tiny_record
+from test_method import MODELS, tiny_record
 
 from vidlib import study
 from vidlib.data.shapes import DATASET
@@ -23,6 +23,7 @@ from vidlib.study import (
     run_study,
     series_lines,
     study_dir,
+    study_record,
     study_rows,
     study_series,
     study_table,
@@ -112,6 +113,41 @@ def test_changed_settings_leave_out_scheduling() -> None:
     assert changed_settings(cpu_record(), base) == "-"
 
 
+def residual_root(root: Path, **sections: object) -> Path:
+    """A repository root whose residual cpu record is a small RJGAN one, with the
+    params file's other sections ``sections``."""
+    params = root / "notebooks" / "params"
+    params.mkdir(parents=True, exist_ok=True)
+    record = {
+        "data": {"resolution": 16, "frames": 8},
+        "model": {"name": "rjgan", "lr_g": 1e-3, "beta1": 0.0, "dim_z": 12},
+        "train": {"steps": 4, "batch_size": 2},
+    }
+    (params / "residual.cpu.yaml").write_text(yaml.safe_dump(record | sections))
+    return root
+
+
+def test_a_study_of_another_model_starts_from_its_record_in_the_chapter(
+    tmp_path: Path,
+) -> None:
+    """``-p model.name``: the chapter's other model as the chapter builds it, the
+    settings both models' configs share kept, its params section applied."""
+    root = residual_root(tmp_path, rmocogan={"dim_z_motion": 3}, rjvae={"hidden": 5})
+    rmocogan = study_record("residual", {"model.name": "rmocogan"}, 2, root)
+    assert rmocogan.model["name"] == "rmocogan"
+    assert (rmocogan.model["lr_g"], rmocogan.model["beta1"]) == (1e-3, 0.0)
+    assert rmocogan.model["dim_z_motion"] == 3 and "dim_z" not in rmocogan.model
+    assert rmocogan.train["checkpoint_every"] == 2
+    rjvae = study_record("residual", {"model": {"name": "rjvae", "dim_z": 7}}, 2, root)
+    assert (rjvae.model["hidden"], rjvae.model["dim_z"]) == (5, 7)
+    assert rjvae.model["beta1"] != 0.0  # RJVAE's own default: no shared class
+    rjgan = study_record("residual", {"model.lr_g": 0.5}, 2, root)
+    assert (rjgan.model["name"], rjgan.model["dim_z"]) == ("rjgan", 12)
+    residual_root(tmp_path, rjvae=3)
+    with pytest.raises(ValueError, match=r"residual.cpu.yaml: rjvae must be a mapping"):
+        study_record("residual", {"model.name": "rjvae"}, 2, root)
+
+
 def metric(value: float) -> dict:
     return {"value": value, "protocol": "p"}
 
@@ -138,6 +174,10 @@ def test_rows_give_the_distance_as_a_multiple_of_the_floor_and_mark_the_bar() ->
     ]
     assert header[5:] == ["IS action ÷ real", "appearance kept", "action kept"]
     assert rows == [["s", "-", "shapes-v1", 2, "3 ✓", "0.5", "0.9 ✓", "0.1"]]
+    other = parse_record(cpu_record()).with_model("g3an", MODELS["g3an"])
+    variant = {**entry, "record": other.replace({"model.ngf": 8}).as_dict()}
+    rows = study_rows([entry, variant], base, {"g3an": other})[1]
+    assert [row[1] for row in rows] == ["-", "model.name=g3an, model.ngf=8"]
 
 
 def test_table_says_which_rows_were_made_on_older_data(studied: Path) -> None:

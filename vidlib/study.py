@@ -13,6 +13,12 @@ committed files, never typed in::
     python -m vidlib.study mocogan r1 --every 1000 -p model.r1_gamma 0.01 \\
         -p train.steps 8000
 
+A chapter's other model is studied with ``-p model.name``: its record is the one
+the chapter builds (:func:`cpu_record`), e.g. RMoCoGAN in the residual chapter::
+
+    python -m vidlib.study residual rmocogan_long --every 1000 \\
+        -p model.name rmocogan -p train.steps 8000
+
 Training resumes from the study's own checkpoints in ``_runs/study/<slug>/<name>``;
 checkpoints already judged are not judged again.
 """
@@ -37,7 +43,13 @@ from vidlib.data.spec import open_data
 from vidlib.experiment import Experiment, evaluate_experiment
 from vidlib.method import build
 from vidlib.metrics.judges import Judges
-from vidlib.record import Record, parse_record, profile_record
+from vidlib.record import (
+    Record,
+    nest,
+    parse_record,
+    profile_record,
+    read_params_file,
+)
 from vidlib.results import RESULTS, ROOT, read_results_file, write_results
 from vidlib.runner.params import add_overrides_option, parse_overrides
 from vidlib.train import FitResult, fit, run_config, seed_everything
@@ -69,15 +81,35 @@ def command(slug: str, name: str, overrides: Mapping[str, Any], every: int) -> s
     return f"python -m vidlib.study {slug} {name} --every {every} {sets}".rstrip()
 
 
+def cpu_record(slug: str, model: str | None = None, root: Path = ROOT) -> Record:
+    """The cpu record of ``slug``; with ``model``, the record of that model of the
+    chapter (:meth:`Record.with_model` with the params file's section named after
+    it, e.g. ``rmocogan: {}``, as the chapter builds its other models)."""
+    record = profile_record(slug, PROFILE, root)
+    if not isinstance(record, Record):
+        raise ValueError(f"{slug} trains nothing: it has no recipe to study")
+    if model is None or model == record.model["name"]:
+        return record
+    path = root / "notebooks" / "params" / f"{slug}.{PROFILE}.yaml"
+    settings = read_params_file(path)[1].get(model, {})
+    if not isinstance(settings, Mapping):
+        raise ValueError(
+            f"{path}: {model} must be a mapping of that model's settings, "
+            f"got {settings!r}"
+        )
+    return record.with_model(model, settings, f"{path}, {model}")
+
+
 def study_record(
     slug: str, overrides: Mapping[str, Any], every: int, root: Path = ROOT
 ) -> Record:
     """The cpu record of ``slug`` with ``overrides``, checkpointed every ``every``
-    steps and keeping every checkpoint."""
-    record = profile_record(slug, PROFILE, root)
-    if not isinstance(record, Record):
-        raise ValueError(f"{slug} trains nothing: it has no recipe to study")
-    record = record.replace(dict(overrides), f"study overrides of {slug}")
+    steps and keeping every checkpoint; an override of ``model.name`` starts from
+    that model's record in the chapter (:func:`cpu_record`)."""
+    origin = f"study overrides of {slug}"
+    model = nest(dict(overrides), origin).get("model", {}).get("name")
+    record = cpu_record(slug, model, root)
+    record = record.replace(dict(overrides), origin)
     steps = record.train["steps"]
     if every < 1 or steps % every:
         raise ValueError(f"--every must divide train.steps ({steps}), got {every}")
@@ -242,11 +274,16 @@ def changed_settings(record: Mapping[str, Any], base: Record) -> str:
 
 
 def study_rows(
-    results: Sequence[Mapping[str, Any]], base: Record, **checks: bool
+    results: Sequence[Mapping[str, Any]],
+    base: Record,
+    variants: Mapping[str, Record] | None = None,
+    **checks: bool,
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows of :func:`study_table`: one row per results file, the FD as a
     multiple of its floor and every other check of the bar as its value, a check
-    mark where it meets the bar (``checks`` as for :func:`vidlib.bar.bar`)."""
+    mark where it meets the bar (``checks`` as for :func:`vidlib.bar.bar`). A study
+    of another model of the chapter names it and its changes from ``variants[its
+    name]``, that model's cpu record."""
     header: list[str] = ["study", "changed from the cpu record", "data", "step"]
     rows = []
     for entry in results:
@@ -262,7 +299,12 @@ def study_rows(
                 f"{c.value * FD_MULTIPLE / c.threshold:.3g}" if i == 0 else c.shown()
             )
             cells.append(f"{value}{' ✓' if c.met else ''}")
-        settings = changed_settings(entry["record"], base)
+        model = entry["record"]["model"]["name"]
+        if model == base.model["name"]:
+            settings = changed_settings(entry["record"], base)
+        else:
+            changed = changed_settings(entry["record"], (variants or {})[model])
+            settings = f"model.name={model}" + f", {changed}" * (changed != "-")
         steps = entry["record"]["train"]["steps"]
         made_on = entry["params"]["dataset"]
         rows.append([entry["params"]["study"], settings, made_on, steps, *cells])
@@ -281,8 +323,10 @@ def study_table(slug: str, root: Path = ROOT, **checks: bool) -> HTML:
     results = read_studies(slug, root)
     if not results:
         return HTML(f"<p>{slug} has no committed recipe study.</p>")
-    base = profile_record(slug, PROFILE, root)
-    table = html_table(*study_rows(results, base, **checks)).data
+    base = cpu_record(slug, root=root)
+    models = {r["record"]["model"]["name"] for r in results} - {base.model["name"]}
+    variants = {model: cpu_record(slug, model, root) for model in models}
+    table = html_table(*study_rows(results, base, variants, **checks)).data
     now = open_data(base.data, "train", base.seed).config["dataset"]
     older = sorted({r["params"]["dataset"] for r in results} - {now})
     if older:
