@@ -178,7 +178,8 @@ def flow_wheel(size: int = 64) -> np.ndarray:
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> HTML:
     """A plain HTML table for notebook output (the book renders markdown output as
-    CommonMark, which has no tables); cells are escaped ``str``-s."""
+    CommonMark, which has no tables); cells are escaped ``str``-s. A table wider than
+    the page scrolls sideways instead of running under the margin."""
 
     def row(cells: Sequence[object], tag: str) -> str:
         return (
@@ -194,7 +195,8 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> HTML:
 
     body = "".join(row(r, "td") for r in rows)
     return HTML(
-        f"<table><thead>{row(header, 'th')}</thead><tbody>{body}</tbody></table>"
+        '<div style="overflow-x: auto">'
+        f"<table><thead>{row(header, 'th')}</thead><tbody>{body}</tbody></table></div>"
     )
 
 
