@@ -5,6 +5,7 @@ named."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -174,10 +175,6 @@ def test_rows_give_the_distance_as_a_multiple_of_the_floor_and_mark_the_bar() ->
     ]
     assert header[5:] == ["IS action ÷ real", "appearance kept", "action kept"]
     assert rows == [["s", "-", "shapes-v1", 2, "3 ✓", "0.5", "0.9 ✓", "0.1"]]
-    other = parse_record(cpu_record()).with_model("g3an", MODELS["g3an"])
-    variant = {**entry, "record": other.replace({"model.ngf": 8}).as_dict()}
-    rows = study_rows([entry, variant], base, {"g3an": other})[1]
-    assert [row[1] for row in rows] == ["-", "model.name=g3an, model.ngf=8"]
 
 
 def test_table_says_which_rows_were_made_on_older_data(studied: Path) -> None:
@@ -194,6 +191,16 @@ def test_table_says_which_rows_were_made_on_older_data(studied: Path) -> None:
         seal_results(folder / "results.json", results)
     assert ">shapes-v0</td>" in table and f">{DATASET}</td>" in table
     assert "Rows on shapes-v0 were trained on an earlier version" in table
+
+
+def test_table_shows_the_studies_of_one_model(studied: Path, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(studied, root)
+    params = root / "notebooks" / "params" / "mocogan.cpu.yaml"
+    params.write_text(yaml.safe_dump(cpu_record() | {"g3an": MODELS["g3an"]}))
+    assert ">fast_g</td>" in study_table("mocogan", root).data
+    other = study_table("mocogan", root, model="g3an").data
+    assert other == "<p>mocogan has no committed recipe study of g3an.</p>"
 
 
 def test_table_of_a_chapter_without_studies(tmp_path: Path) -> None:

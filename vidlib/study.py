@@ -274,16 +274,11 @@ def changed_settings(record: Mapping[str, Any], base: Record) -> str:
 
 
 def study_rows(
-    results: Sequence[Mapping[str, Any]],
-    base: Record,
-    variants: Mapping[str, Record] | None = None,
-    **checks: bool,
+    results: Sequence[Mapping[str, Any]], base: Record, **checks: bool
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows of :func:`study_table`: one row per results file, the FD as a
     multiple of its floor and every other check of the bar as its value, a check
-    mark where it meets the bar (``checks`` as for :func:`vidlib.bar.bar`). A study
-    of another model of the chapter names it and its changes from ``variants[its
-    name]``, that model's cpu record."""
+    mark where it meets the bar (``checks`` as for :func:`vidlib.bar.bar`)."""
     header: list[str] = ["study", "changed from the cpu record", "data", "step"]
     rows = []
     for entry in results:
@@ -299,12 +294,7 @@ def study_rows(
                 f"{c.value * FD_MULTIPLE / c.threshold:.3g}" if i == 0 else c.shown()
             )
             cells.append(f"{value}{' ✓' if c.met else ''}")
-        model = entry["record"]["model"]["name"]
-        if model == base.model["name"]:
-            settings = changed_settings(entry["record"], base)
-        else:
-            changed = changed_settings(entry["record"], (variants or {})[model])
-            settings = f"model.name={model}" + f", {changed}" * (changed != "-")
+        settings = changed_settings(entry["record"], base)
         steps = entry["record"]["train"]["steps"]
         made_on = entry["params"]["dataset"]
         rows.append([entry["params"]["study"], settings, made_on, steps, *cells])
@@ -318,15 +308,21 @@ def _short(check: str) -> str:
     return check.split(" over ")[0]
 
 
-def study_table(slug: str, root: Path = ROOT, **checks: bool) -> HTML:
-    """The committed studies of ``slug`` against the bar, as an HTML table."""
+def study_table(
+    slug: str, root: Path = ROOT, model: str | None = None, **checks: bool
+) -> HTML:
+    """The committed studies of ``slug`` of ``model`` (default: the cpu record's)
+    against the bar, as an HTML table; their changes are from that model's record
+    in the chapter (:func:`cpu_record`)."""
     results = read_studies(slug, root)
     if not results:
         return HTML(f"<p>{slug} has no committed recipe study.</p>")
-    base = cpu_record(slug, root=root)
-    models = {r["record"]["model"]["name"] for r in results} - {base.model["name"]}
-    variants = {model: cpu_record(slug, model, root) for model in models}
-    table = html_table(*study_rows(results, base, variants, **checks)).data
+    base = cpu_record(slug, model, root)
+    name = base.model["name"]
+    results = [r for r in results if r["record"]["model"]["name"] == name]
+    if not results:
+        return HTML(f"<p>{slug} has no committed recipe study of {name}.</p>")
+    table = html_table(*study_rows(results, base, **checks)).data
     now = open_data(base.data, "train", base.seed).config["dataset"]
     older = sorted({r["params"]["dataset"] for r in results} - {now})
     if older:
