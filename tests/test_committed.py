@@ -267,7 +267,8 @@ def test_show_reference_reports_steps_and_the_bar(made, capsys) -> None:
 
 def test_the_reference_names_the_device_it_was_trained_on(made, tmp_path) -> None:
     """The manifest takes ``trained_on`` from the checkpoint (a run trained on a GPU
-    and committed from a CPU machine names the GPU, not the committing machine)."""
+    and committed from a CPU machine names the GPU, not the committing machine; one
+    resumed on another machine names both, with their steps)."""
     root, run = made
     folder = reference_dir("mocogan", root)
     manifest = json.loads((folder / "reference.json").read_text())
@@ -275,11 +276,17 @@ def test_the_reference_names_the_device_it_was_trained_on(made, tmp_path) -> Non
     last = sorted(run.rglob("step-*.pt"))[-1]
     payload = torch.load(last, weights_only=False)
     assert payload["device"] == "cpu"
+    assert payload["devices"] == [["cpu", payload["step"]]]
     moved = tmp_path / last.name
-    torch.save({**payload, "device": "NVIDIA H200"}, moved)
+    before = {k: v for k, v in payload.items() if k != "devices"}  # an older format
+    torch.save({**before, "device": "NVIDIA H200"}, moved)
     assert committed.trained_on(moved) == "NVIDIA H200"
-    torch.save({k: v for k, v in payload.items() if k != "device"}, moved)
+    torch.save({k: v for k, v in before.items() if k != "device"}, moved)
     assert committed.trained_on(moved) == "unrecorded"
+    torch.save({**payload, "devices": [["NVIDIA H200", 5000], ["cpu", 200]]}, moved)
+    assert committed.trained_on(moved) == (
+        "NVIDIA H200 for 5,000 steps, then cpu for 200 steps"
+    )
 
 
 def test_no_reference_reason(made, tmp_path) -> None:

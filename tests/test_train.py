@@ -388,6 +388,27 @@ def test_stop_at_checkpoints_the_step_it_stops_at_and_resumes_exactly(
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
+def test_checkpoints_count_the_steps_trained_on_each_device(tmp_path: Path) -> None:
+    """A resumed run adds its steps to the device history of the checkpoint it
+    resumed from: merged on the same device, a new entry on another (here a
+    checkpoint written by an H200 before checkpoints kept the history)."""
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=2, checkpoint_every=2))
+    path = tmp_path / "checkpoints" / "step-00000002.pt"
+    assert torch.load(path, weights_only=False)["devices"] == [["cpu", 2]]
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=3, checkpoint_every=1))
+    third = torch.load(tmp_path / "checkpoints" / "step-00000003.pt", weights_only=False)
+    assert third["devices"] == [["cpu", 3]]
+
+    payload = torch.load(path, weights_only=False)
+    del payload["devices"]
+    torch.save({**payload, "device": "NVIDIA H200"}, path)
+    (tmp_path / "checkpoints" / "step-00000003.pt").unlink()
+    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=5, checkpoint_every=1))
+    fifth = torch.load(tmp_path / "checkpoints" / "step-00000005.pt", weights_only=False)
+    assert fifth["devices"] == [["NVIDIA H200", 2], ["cpu", 3]]
+    assert fifth["device"] == "cpu"
+
+
 def test_resume_truncates_log_past_the_checkpoint(tmp_path: Path) -> None:
     fit(build(Regression), NoiseVideos(), config(tmp_path, steps=4, checkpoint_every=2))
     (tmp_path / "checkpoints" / "step-00000004.pt").unlink()  # crash after step 4's log

@@ -52,7 +52,7 @@ from vidlib.method import Method, build
 from vidlib.metrics.judges import Judges
 from vidlib.record import Record, added_since, parse_record, profile_record
 from vidlib.results import ROOT, provenance
-from vidlib.train import FitResult
+from vidlib.train import FitResult, device_history
 
 PROFILE = "reference"
 WEIGHTS, MANIFEST, RESULTS = "weights.pt", "reference.json", "results.json"
@@ -160,9 +160,14 @@ def make_reference(
 
 def trained_on(checkpoint: Path) -> str:
     """The device the weights of a training checkpoint were trained on (``cpu`` or
-    the GPU's name), as the checkpoint records it; ``unrecorded`` for a checkpoint
-    written before checkpoints named it."""
-    return ckpt.load_checkpoint(checkpoint).get("device", "unrecorded")
+    the GPU's name), as the checkpoint records it; a run resumed on other machines
+    names each with its steps, in order (``NVIDIA H200 for 5,000 steps, then cpu
+    for 200 steps``); ``unrecorded`` for a checkpoint written before checkpoints
+    named it."""
+    history = device_history(ckpt.load_checkpoint(checkpoint))
+    if len(history) == 1:
+        return history[0][0]
+    return ", then ".join(f"{device} for {steps:,} steps" for device, steps in history)
 
 
 def training_data(record: Record) -> dict[str, Any]:

@@ -316,13 +316,14 @@ def fit(
     latest = _latest_matching_checkpoint(ckpt_dir, config, chash, cfg.steps)
     done = latest is not None and latest[0] == cfg.steps
     if done and cfg.skip_if_done:
-        _, wall = _restore(method, latest[1], device)
+        _, wall, _ = _restore(method, latest[1], device)
         scalars = read_scalars(out_dir)
         return FitResult("loaded", cfg.steps, out_dir, latest[1], chash, wall, scalars)
     if latest is not None and not done and cfg.resume:
-        (start, wall_before), status = _restore(method, latest[1], device), "resumed"
+        start, wall_before, devices = _restore(method, latest[1], device)
+        status = "resumed"
     else:
-        start, wall_before, status = 0, 0.0, "trained"
+        start, wall_before, devices, status = 0, 0.0, [], "trained"
         if not keep_weights:
             draw_initial_weights(method, cfg.seed)
         seed_everything(cfg.seed)
@@ -388,6 +389,8 @@ def fit(
                     scalars,
                     wall,
                     cfg.keep_checkpoints,
+                    devices,
+                    start,
                 )
             bar.update(1)
             if stopping and step < cfg.steps:
@@ -470,8 +473,13 @@ def _save(
     scalars: dict[str, float],
     wall_time_s: float,
     keep: int,
+    devices: list[list[Any]],
+    start: int,
 ) -> None:
+    """Checkpoint ``step``; ``devices`` is the history of the checkpoint this session
+    resumed from at ``start`` (:func:`device_history`), extended by this session."""
     where = next(p for net in method.nets.values() for p in net.parameters()).device
+    here = torch.cuda.get_device_name(where) if where.type == "cuda" else "cpu"
     payload = {
         "nets": {name: net.state_dict() for name, net in method.nets.items()},
         "opts": {name: opt.state_dict() for name, opt in method.opts.items()},
@@ -480,7 +488,8 @@ def _save(
         "step": step,
         "wall_time_s": wall_time_s,
         # where the weights were trained (a reference run names it: vidlib.committed)
-        "device": torch.cuda.get_device_name(where) if where.type == "cuda" else "cpu",
+        "device": here,
+        "devices": _extended(devices, here, step - start),
         "rng": ckpt.rng_state(),
         "metrics": dict(scalars),
         "versions": {
@@ -522,8 +531,31 @@ def _latest_matching_checkpoint(
     return step, path
 
 
-def _restore(method: Method, path: Path, device: torch.device) -> tuple[int, float]:
-    """Load nets, optimisers and RNG states; returns (step, training time so far)."""
+def device_history(payload: dict[str, Any]) -> list[list[Any]]:
+    """``[[device, steps], ...]``: how many steps of a checkpoint's training ran on
+    which device, in order (a run resumed on another machine has several). A
+    checkpoint written before checkpoints kept this counts all its steps on its
+    ``device`` (``"unrecorded"`` if it names none)."""
+    if "devices" in payload:
+        return [list(entry) for entry in payload["devices"]]
+    return [[payload.get("device", "unrecorded"), int(payload["step"])]]
+
+
+def _extended(history: list[list[Any]], device: str, steps: int) -> list[list[Any]]:
+    """``history`` with ``steps`` more on ``device`` (merged into its last entry
+    when the device is the same)."""
+    if steps == 0:
+        return history
+    if history and history[-1][0] == device:
+        return [*history[:-1], [device, history[-1][1] + steps]]
+    return [*history, [device, steps]]
+
+
+def _restore(
+    method: Method, path: Path, device: torch.device
+) -> tuple[int, float, list[list[Any]]]:
+    """Load nets, optimisers and RNG states; returns (step, training time so far,
+    :func:`device_history`)."""
     payload = ckpt.load_checkpoint(path, map_location=device)
     ckpt.check_same_keys("nets", payload["nets"], method.nets, path)
     ckpt.check_same_keys("opts", payload["opts"], method.opts, path)
@@ -534,7 +566,8 @@ def _restore(method: Method, path: Path, device: torch.device) -> tuple[int, flo
         opt.load_state_dict(payload["opts"][name])
     # every RNG state on the CPU, numpy's too: map_location put them on device
     ckpt.set_rng_state(_to_device(payload["rng"], torch.device("cpu")))
-    return int(payload["step"]), float(payload.get("wall_time_s", 0.0))
+    step = int(payload["step"])
+    return step, float(payload.get("wall_time_s", 0.0)), device_history(payload)
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
