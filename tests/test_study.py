@@ -281,6 +281,19 @@ def test_series_reads_one_check_per_step_from_the_files(studied: Path) -> None:
         study_series("mocogan", "fast_g", "IS size ÷ real", studied)
 
 
+def test_series_lines_mark_the_values_that_meet_the_bar() -> None:
+    """✓ follows each value at the bar and no other: RJGAN's shape score at 15,861
+    steps (0.7998) prints as 0.80 without it."""
+    checks = {"disentangled": False}
+    lines = series_lines("residual", ("h200_b64_nearest",), "IS shape ÷ real", **checks)
+    text = " ".join(lines.split())
+    assert "0.80 at 15,861" in text
+    assert "0.81 ✓ at 16,000" in text
+    series = study_series("residual", "h200_b64_nearest", "IS shape ÷ real", **checks)
+    for step, value in series.items():
+        assert (f"✓ at {step:,}" in text) == (value >= 0.8), step
+
+
 def test_series_lines_wrap_every_study_to_the_width() -> None:
     names = ("h200_b64", "h200_b64_nearest")
     text = series_lines("mocogan", names, "IS shape ÷ real", width=60)

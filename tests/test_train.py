@@ -392,21 +392,29 @@ def test_checkpoints_count_the_steps_trained_on_each_device(tmp_path: Path) -> N
     """A resumed run adds its steps to the device history of the checkpoint it
     resumed from: merged on the same device, a new entry on another (here a
     checkpoint written by an H200 before checkpoints kept the history)."""
-    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=2, checkpoint_every=2))
-    path = tmp_path / "checkpoints" / "step-00000002.pt"
-    assert torch.load(path, weights_only=False)["devices"] == [["cpu", 2]]
-    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=3, checkpoint_every=1))
-    third = torch.load(tmp_path / "checkpoints" / "step-00000003.pt", weights_only=False)
-    assert third["devices"] == [["cpu", 3]]
 
-    payload = torch.load(path, weights_only=False)
-    del payload["devices"]
-    torch.save({**payload, "device": "NVIDIA H200"}, path)
+    def payload(step: int) -> dict:
+        path = tmp_path / "checkpoints" / f"step-{step:08d}.pt"
+        return torch.load(path, weights_only=False)
+
+    def train(steps: int, every: int) -> None:
+        cfg = config(tmp_path, steps=steps, checkpoint_every=every)
+        fit(build(Regression), NoiseVideos(), cfg)
+
+    train(2, 2)
+    assert payload(2)["devices"] == [["cpu", 2]]
+    train(3, 1)
+    assert payload(3)["devices"] == [["cpu", 3]]
+
+    older = {k: v for k, v in payload(2).items() if k != "devices"}
+    torch.save(
+        {**older, "device": "NVIDIA H200"},
+        tmp_path / "checkpoints" / "step-00000002.pt",
+    )
     (tmp_path / "checkpoints" / "step-00000003.pt").unlink()
-    fit(build(Regression), NoiseVideos(), config(tmp_path, steps=5, checkpoint_every=1))
-    fifth = torch.load(tmp_path / "checkpoints" / "step-00000005.pt", weights_only=False)
-    assert fifth["devices"] == [["NVIDIA H200", 2], ["cpu", 3]]
-    assert fifth["device"] == "cpu"
+    train(5, 1)
+    assert payload(5)["devices"] == [["NVIDIA H200", 2], ["cpu", 3]]
+    assert payload(5)["device"] == "cpu"
 
 
 def test_resume_truncates_log_past_the_checkpoint(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 from IPython.display import HTML
 
 from vidlib import checkpoint as ckpt
-from vidlib.bar import FD_MULTIPLE, bar
+from vidlib.bar import FD_MULTIPLE, Criterion, bar
 from vidlib.data.spec import open_data
 from vidlib.experiment import Experiment, evaluate_experiment
 from vidlib.method import build
@@ -220,15 +220,24 @@ def study_series(
     every committed checkpoint of study ``name`` of ``slug``, by step; ``checks`` as
     for :func:`vidlib.bar.bar`. Raises ``ValueError`` naming a missing study or
     check."""
+    criteria = _study_criteria(slug, name, check, root, **checks)
+    return {step: criterion.value for step, criterion in criteria.items()}
+
+
+def _study_criteria(
+    slug: str, name: str, check: str, root: Path, **checks: bool
+) -> dict[int, Criterion]:
+    """:func:`study_series`'s check as the bar's criterion (value and whether it is
+    met), by step."""
     results = [r for r in read_studies(slug, root) if r["params"]["study"] == name]
     if not results:
         raise ValueError(f"{slug} has no committed study {name!r}")
     series = {}
     for entry in results:
-        values = {_short(c.check): c.value for c in bar(entry["metrics"], **checks)}
-        if check not in values:
-            raise ValueError(f"the bar has no check {check!r}; it has {list(values)}")
-        series[entry["record"]["train"]["steps"]] = values[check]
+        found = {_short(c.check): c for c in bar(entry["metrics"], **checks)}
+        if check not in found:
+            raise ValueError(f"the bar has no check {check!r}; it has {list(found)}")
+        series[entry["record"]["train"]["steps"]] = found[check]
     return series
 
 
@@ -241,21 +250,26 @@ def series_lines(
     **checks: bool,
 ) -> str:
     """:func:`study_series` of each study in ``names`` as text, one paragraph per
-    study (``name: check 0.56 at 2,000, ...``) wrapped to ``width`` columns, the
-    width of a book page's output box; a check not measured shows as ``–``."""
+    study (``name: check 0.56 at 2,000, 0.81 ✓ at 16,000, ...``, ✓ where the value
+    meets the bar) wrapped to ``width`` columns, the width of a book page's output
+    box; a check not measured shows as ``–``."""
     paragraphs = []
     for name in names:
-        series = study_series(slug, name, check, root, **checks)
+        criteria = _study_criteria(slug, name, check, root, **checks)
         # no-break spaces keep "value at step" on one line until wrapped
-        values = ", ".join(
-            f"{'–' if value is None else f'{value:.2f}'}\xa0at\xa0{step:,}"
-            for step, value in series.items()
-        )
+        values = ", ".join(_cell(step, c) for step, c in criteria.items())
         text = textwrap.fill(
             f"{name}: {check} {values}", width, subsequent_indent="    "
         )
         paragraphs.append(text.replace("\xa0", " "))
     return "\n".join(paragraphs)
+
+
+def _cell(step: int, criterion: Criterion) -> str:
+    """``0.81\xa0✓\xa0at\xa016,000``: the value, ✓ where it meets the bar, the step."""
+    value = "–" if criterion.value is None else f"{criterion.value:.2f}"
+    mark = "\xa0✓" if criterion.met else ""
+    return f"{value}{mark}\xa0at\xa0{step:,}"
 
 
 def changed_settings(record: Mapping[str, Any], base: Record) -> str:
