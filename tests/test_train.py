@@ -417,6 +417,35 @@ def test_checkpoints_count_the_steps_trained_on_each_device(tmp_path: Path) -> N
     assert payload(5)["device"] == "cpu"
 
 
+def test_a_checkpoint_from_before_a_setting_existed_resumes_at_its_default(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint whose config lacks a model setting (written before the setting
+    was added) resumes when the run has it at its default, the behaviour it trained
+    with; at any other value, or for a setting with no default, it is refused and
+    named."""
+    fit(build(tiny_mocogan), NoiseVideos(), config(tmp_path, steps=2))
+    path = tmp_path / "checkpoints" / "step-00000002.pt"
+    payload = torch.load(path, weights_only=False)
+
+    def drop(key: str) -> None:
+        stored = dict(payload["config"])
+        stored["method"] = {k: v for k, v in stored["method"].items() if k != key}
+        chash = ckpt.config_hash(stored)
+        torch.save({**payload, "config": stored, "config_hash": chash}, path)
+
+    drop("image_upsample")  # tiny_mocogan keeps the default, "transposed"
+    resumed = fit(build(tiny_mocogan), NoiseVideos(), config(tmp_path, steps=3))
+    assert (resumed.status, resumed.step) == ("resumed", 3)
+
+    (tmp_path / "checkpoints" / "step-00000003.pt").unlink()
+    drop("ngf")  # tiny_mocogan's 4 is not the default
+    with pytest.raises(
+        ckpt.CheckpointError, match="method.ngf: checkpoint None, now 4"
+    ):
+        fit(build(tiny_mocogan), NoiseVideos(), config(tmp_path, steps=3))
+
+
 def test_resume_truncates_log_past_the_checkpoint(tmp_path: Path) -> None:
     fit(build(Regression), NoiseVideos(), config(tmp_path, steps=4, checkpoint_every=2))
     (tmp_path / "checkpoints" / "step-00000004.pt").unlink()  # crash after step 4's log

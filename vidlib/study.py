@@ -52,7 +52,13 @@ from vidlib.record import (
 )
 from vidlib.results import RESULTS, ROOT, read_results_file, write_results
 from vidlib.runner.params import add_overrides_option, parse_overrides
-from vidlib.train import FitResult, fit, run_config, seed_everything
+from vidlib.train import (
+    FitResult,
+    checkpoint_config,
+    fit,
+    run_config,
+    seed_everything,
+)
 from vidlib.viz import html_table
 
 STUDY = "study"
@@ -169,7 +175,8 @@ def judge_checkpoints(
     data = open_data(record.data, "train", record.seed)
     method = build(record.model)
     train = record.train_config(str(checkpoints.parent))
-    expected = ckpt.config_hash(run_config(method, data, train))
+    config = run_config(method, data, train)
+    expected = ckpt.config_hash(config)
     written = []
     for step, path in ckpt.list_checkpoints(checkpoints):
         folder = study_dir(slug, name, root) / f"step-{step:06d}"
@@ -177,7 +184,8 @@ def judge_checkpoints(
         if (folder / RESULTS).is_file():
             continue
         payload = ckpt.load_checkpoint(path)
-        if payload["config_hash"] != expected:
+        stored = checkpoint_config(payload["config"], config, method)
+        if ckpt.config_hash(stored) != expected:
             raise ValueError(
                 f"{path} was trained with other settings than study {name} of {slug}"
                 f" asks for ({command(slug, name, overrides, every)})"

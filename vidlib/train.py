@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -313,7 +313,7 @@ def fit(
 
     if ranks.main:
         ckpt.remove_unfinished(ckpt_dir)
-    latest = _latest_matching_checkpoint(ckpt_dir, config, chash, cfg.steps)
+    latest = _latest_matching_checkpoint(ckpt_dir, config, chash, cfg.steps, method)
     done = latest is not None and latest[0] == cfg.steps
     if done and cfg.skip_if_done:
         _, wall, _ = _restore(method, latest[1], device)
@@ -504,8 +504,33 @@ def _save(
             old.unlink()
 
 
+def checkpoint_config(
+    stored: dict[str, Any], config: dict[str, Any], method: Method
+) -> dict[str, Any]:
+    """A checkpoint's ``stored`` run config with each model setting that it lacks
+    and that ``config`` sets to the setting's default filled in: a switch added to
+    the code after the checkpoint was written, whose default is the behaviour the
+    checkpoint trained with (as :func:`vidlib.record.added_since` for a committed
+    reference). Compare its :func:`~vidlib.checkpoint.config_hash` with the run's."""
+    cfg = getattr(method, "cfg", None)
+    if not is_dataclass(cfg):
+        return stored
+    defaults = asdict(type(cfg)())
+    had = stored.get("method", {})
+    added = {
+        key: value
+        for key, value in config["method"].items()
+        if key not in had and key in defaults and defaults[key] == value
+    }
+    return {**stored, "method": {**had, **added}} if added else stored
+
+
 def _latest_matching_checkpoint(
-    ckpt_dir: Path, config: dict[str, Any], chash: str, steps: int
+    ckpt_dir: Path,
+    config: dict[str, Any],
+    chash: str,
+    steps: int,
+    method: Method,
 ) -> tuple[int, Path] | None:
     """The newest usable checkpoint, or an error if the folder holds another run."""
     found = ckpt.list_checkpoints(ckpt_dir)
@@ -513,8 +538,9 @@ def _latest_matching_checkpoint(
         return None
     step, path = found[-1]
     payload = ckpt.load_checkpoint(path)
-    if payload["config_hash"] != chash:
-        differences = _differences(payload["config"], config)
+    stored = checkpoint_config(payload["config"], config, method)
+    if ckpt.config_hash(stored) != chash:
+        differences = _differences(stored, config)
         model = [line for line in differences if line.startswith("method.model:")]
         differences = model or differences  # another model differs in every key
         raise ckpt.CheckpointError(
