@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -515,7 +515,9 @@ def checkpoint_config(
     cfg = getattr(method, "cfg", None)
     if not is_dataclass(cfg):
         return stored
-    defaults = _defaults(cfg)
+    # the declared defaults, not an instance: a config may refuse its own defaults
+    # (NAVS's table sizes, which the data fills in)
+    defaults = {f.name: f.default for f in fields(cfg) if f.default is not MISSING}
     had = stored.get("method", {})
     added = {
         key: value
@@ -523,22 +525,6 @@ def checkpoint_config(
         if key not in had and key in defaults and defaults[key] == value
     }
     return {**stored, "method": {**had, **added}} if added else stored
-
-
-def _defaults(cfg: Any) -> dict[str, Any]:
-    """The declared defaults of a config dataclass's fields, as ``asdict`` writes
-    them (no instance is built: a config may refuse its own defaults, e.g. NAVS's
-    table sizes that the data fills in)."""
-    found = {}
-    for spec in fields(cfg):
-        if spec.default is not MISSING:
-            value = spec.default
-        elif spec.default_factory is not MISSING:
-            value = spec.default_factory()
-        else:
-            continue
-        found[spec.name] = asdict(value) if is_dataclass(value) else value
-    return found
 
 
 def _latest_matching_checkpoint(
