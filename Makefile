@@ -7,8 +7,9 @@
 #                at a time, build _build/html (FRESH=1: first retrain the committed
 #                reference runs, about an hour each on two CPU cores; see
 #                vidlib/committed.py)
-#   make test    ruff, pytest (unit + notebook smoke runs), nbval, smoke book build,
-#                every page of the smoke book checked in headless Chromium
+#   make test    ruff; side by side, pytest's unit tests and the smoke runs of every
+#                notebook followed by nbval and the smoke book with every page
+#                checked in headless Chromium; then the smoke runs' own tests
 #   make check-pages-cpu   the same page check on make book's _build/html
 #   make lab     JupyterLab on notebooks/ (MyST .md files open as notebooks)
 #   make publish commit the book in _build/html (make book's) as one new commit on
@@ -33,13 +34,17 @@ REFERENCE_SLUGS += $(subst .reference-,/,$(patsubst notebooks/params/%.yaml,%,\
 OFFLINE := .ci/offline
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: venv book test crash-test smoke-runs nbval smoke-book check-pages \
+.PHONY: venv book test unit-tests crash-test smoke-runs nbval smoke-book check-pages \
 	check-pages-cpu lint lab publish clean
 
 venv: $(STAMP)
 
 # --no-compile: bytecode is written on first import instead of for every installed file
-# (torch's included), about 35 s off a fresh install on 2 cores.
+# (torch's included), about 35 s off a fresh install on 2 cores. That needs Python to
+# write it: where the environment sets PYTHONDONTWRITEBYTECODE (this project's
+# machines do), every process would compile torch from source again, 2 s for `import
+# torch` and 4 s more for the torch._dynamo that each optimizer imports.
+unexport PYTHONDONTWRITEBYTECODE
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --no-compile -r requirements.txt
@@ -60,31 +65,39 @@ book: $(STAMP) $(NPM_PACKS)
 
 # Order, each step stopping the target on failure:
 # 1. ruff (seconds);
-# 2. pytest: unit tests, and tests/test_notebooks.py, whose smoke runs go through
-#    vidlib.runner.run_all into _runs/smoke/ (cached by inputs hash);
-# 3. smoke-runs: `run --all --profile smoke` makes sure every executed smoke notebook
-#    exists; it only reports "up to date" when step 2 already ran them;
-# 4. nbval re-executes those notebooks (cells marked NBVAL_CHECK_OUTPUT must match);
-#    VIDLIB_OUT_ROOT sends their outputs to _build/nbval, so the runner's cache in
-#    _runs/smoke stays valid (see vidlib.results.resolve_out_dir);
-# 5. the smoke book, warnings as errors, into _build/smoke/_build/html;
-# 6. check-pages: every page of it in headless Chromium (/usr/bin/chromium).
-# Step 4 and steps 5-6 share nothing but the smoke runs, so they run side by side
-# (make -j2, each one's output kept together).
-# Steps 2-6 run with no network (.ci/offline: a network namespace with only the
+# 2. side by side (make -j2, each one's output kept together), as two cores allow:
+#    - unit-tests: pytest on every test file but tests/test_notebooks.py;
+#    - smoke-runs: `run --all --profile smoke --jobs 2` runs every chapter, two at a
+#      time, into _runs/smoke (cached by inputs hash); once they exist, and as the
+#      unit tests free a slot, nbval re-executes them (cells marked
+#      NBVAL_CHECK_OUTPUT must match; VIDLIB_OUT_ROOT sends their outputs to
+#      _build/nbval, so the runner's cache in _runs/smoke stays valid, see
+#      vidlib.results.resolve_out_dir), and check-pages builds the smoke book,
+#      warnings as errors, into _build/smoke/_build/html and checks every page of it
+#      in headless Chromium (/usr/bin/chromium);
+# 3. tests/test_notebooks.py, alone: it checks the smoke runs of step 2 (its fixture
+#    finds them up to date; same jobs, so same threads per kernel) and reruns the
+#    MoCoGAN chapter while watching that nothing else in the repository changes,
+#    which the other steps' files would break.
+# Steps 2-3 run with no network (.ci/offline: a network namespace with only the
 # loopback); only the install above reaches the package index.
 test: $(STAMP) $(NPM_PACKS)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
-	$(OFFLINE) $(PY) -m pytest -q
-	$(OFFLINE) $(MAKE) --no-print-directory -j2 --output-sync=target nbval check-pages
+	$(OFFLINE) $(MAKE) --no-print-directory -j2 --output-sync=target \
+		unit-tests nbval check-pages
+	$(OFFLINE) $(PY) -m pytest -q tests/test_notebooks.py
+
+unit-tests: $(STAMP)
+	$(PY) -m pytest -q --ignore=tests/test_notebooks.py
 
 # 20 SIGKILLs per model family, each run compared with an uninterrupted one
 # (tests/test_crash.py; about 20 minutes on two cores)
 crash-test: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest -q -m crash -s tests/test_crash.py
 
+# two at a time, as tests/test_notebooks.py's fixture (SMOKE_JOBS)
 smoke-runs: $(STAMP)
-	$(PY) -m vidlib.runner run --all --profile smoke
+	$(PY) -m vidlib.runner run --all --profile smoke --jobs 2
 
 nbval: smoke-runs
 	VIDLIB_OUT_ROOT=$(CURDIR)/_build/nbval $(PY) -m pytest -q -p no:cacheprovider \

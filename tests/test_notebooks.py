@@ -1,8 +1,9 @@
 """Smoke runs: every notebook executes end to end at its default (smoke) parameters.
 
 Runs go through ``vidlib.runner.run_all`` into ``_runs/smoke`` in the order of the
-chapters' needs (cached by inputs hash), so the nbval and smoke-book steps of
-``make test`` reuse them.
+chapters' needs (cached by inputs hash): ``make test`` runs them first (its
+``smoke-runs``, beside the unit tests, for nbval and the smoke book) and this file
+last and alone, so the fixture finds them up to date.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from vidlib.results import ROOT, read_results
 from vidlib.runner.cache import OUT_ROOT
 from vidlib.runner.plan import kernel_threads
 
-#: chapters the smoke fixture runs at a time (each kernel gets kernel_threads of it)
+#: chapters the smoke fixture runs at a time (each kernel gets kernel_threads of it);
+#: the Makefile's smoke-runs passes the same --jobs
 SMOKE_JOBS = 2
 
 
