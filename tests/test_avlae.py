@@ -20,6 +20,7 @@ from vidlib.models.avlae import (
     latent_reconstruction_loss,
 )
 from vidlib.nn import sample_frames
+from vidlib.shapes_flow import FlowTraining
 
 TINY = dict(dim_z=8, dim_w=8, frames=4, resolution=16, ngf=4, ndf=4)
 
@@ -505,6 +506,8 @@ def test_registered_as_avlae() -> None:
         (dict(frames=12), r"frames must be .*one of 2, 4, 8, 16, 32, 64; got 12"),
         (dict(frames=128), r"frames must be a power of two in \[2, 64\]"),
         (dict(flow="pwc"), r"flow must be one of \('raft_large', 'raft_small', "),
+        (dict(flow_steps=300), r"flow_steps .*got flow_steps=300 with flow='raft_l"),
+        (dict(flow="shapes", flow_steps=0), r">= 1, got flow_steps=0 with flow="),
         (dict(loss="lsgan"), r"loss must be one of \('bce', 'hinge', 'wgan', 'mini"),
         (dict(k1=-1.0), r"k1 must be >= 0, got -1.0"),
         (dict(k2=-0.5), r"k2 must be >= 0, got -0.5"),
@@ -550,13 +553,16 @@ def test_build_resolves_the_embedded_estimator_for_the_records_clips(
 
     asked = []
 
-    def fake_load(resolution: int, *, frames: int, progress: bool) -> nn.Module:
-        asked.append((resolution, frames))
+    def fake_load(
+        resolution: int, *, frames: int, training: FlowTraining, progress: bool
+    ) -> nn.Module:
+        asked.append((resolution, frames, training))
         return StandInFlow()
 
     monkeypatch.setattr(vidlib.shapes_flow, "load_flow_estimator", fake_load)
     method = build({"name": "avlae", **TINY, "flow": "shapes"})
-    assert asked == [(16, 4)]
+    build({"name": "avlae", **TINY, "flow": "shapes", "flow_steps": 300})
+    assert asked == [(16, 4, FlowTraining()), (16, 4, FlowTraining(steps=300))]
     assert isinstance(method.flow, StandInFlow)
     assert not any(p.requires_grad for p in method.flow.parameters())
 

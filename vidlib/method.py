@@ -212,14 +212,21 @@ def flow_estimator(cfg: Any) -> nn.Module | None:
     """The frozen flow estimator a config names in ``flow`` (AVLAE's E_M), or None
     when its ``motion_encoder`` is off: ``"shapes"`` is the embedded estimator trained
     on Shapes' ground-truth flow (:func:`vidlib.shapes_flow.load_flow_estimator`,
-    cached); ``"raft_large"`` / ``"raft_small"`` load RAFT from the local file in
-    ``flow_weights`` (:func:`vidlib.flow.raft.load_raft`), which nothing downloads."""
+    cached; ``flow_steps`` steps of training where set); ``"raft_large"`` /
+    ``"raft_small"`` load RAFT from the local file in ``flow_weights``
+    (:func:`vidlib.flow.raft.load_raft`), which nothing downloads."""
     if not cfg.motion_encoder:
         return None
     if cfg.flow == "shapes":
-        from vidlib.shapes_flow import load_flow_estimator
+        from vidlib.shapes_flow import FlowTraining, load_flow_estimator
 
-        return load_flow_estimator(cfg.resolution, frames=cfg.frames, progress=False)
+        steps = {} if cfg.flow_steps is None else {"steps": cfg.flow_steps}
+        return load_flow_estimator(
+            cfg.resolution,
+            frames=cfg.frames,
+            training=FlowTraining(**steps),
+            progress=False,
+        )
     from vidlib.flow.raft import SINTEL_FILE, WEIGHT_FILES, load_raft
 
     size = cfg.flow.removeprefix("raft_")

@@ -147,6 +147,7 @@ class AVLAEConfig:
     ndf: int = 64  # E_A, E_M*, D_V conv widths ndf·min(8, 2^i)
     flow: str = "raft_large"  # the estimator of E_M (RAFT, Sec. 4.2)
     flow_weights: str | None = None  # a RAFT weights file
+    flow_steps: int | None = None  # training of the embedded estimator; None: default
     motion_encoder: bool = True  # E_M and its code in D_V (Table 3 ablates it)
     k1: float = 1.0  # K1 of Eq. (10): the w_M reconstruction; 0 removes it
     k2: float = 1.0  # K2 of Eq. (10): the w_A reconstruction; 0 removes it
@@ -191,6 +192,12 @@ class AVLAEConfig:
         if self.flow not in FLOW_ESTIMATORS:
             raise ValueError(
                 f"flow must be one of {FLOW_ESTIMATORS}, got {self.flow!r}"
+            )
+        steps = self.flow_steps
+        if steps is not None and (self.flow != "shapes" or steps < 1):
+            raise ValueError(
+                "flow_steps trains the embedded estimator (flow: shapes) and must be "
+                f">= 1, got flow_steps={self.flow_steps} with flow={self.flow!r}"
             )
         if self.loss not in GAN_LOSSES:
             raise ValueError(f"loss must be one of {GAN_LOSSES}, got {self.loss!r}")
