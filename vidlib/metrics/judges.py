@@ -19,9 +19,8 @@ after ``Judges.protocol`` (``fd_judge_...``), never FID/FVD.
 This module holds the networks and :class:`Judges` (inference). Training, the test
 accuracy and the cache are :func:`vidlib.judging.load_judges`.
 
-Judging 2048 clips of 64×64×16 (features and every prediction, ``Judges.judge``,
-``benchmarks/judges_eval.py``): 41 s wall, 13.4 s CPU on one thread; 57 s wall,
-18.6 s CPU on two (load average 7.4, one repeat each).
+``benchmarks/judges_eval.py`` times ``Judges.judge`` (features and every prediction)
+on 64×64×16 clips per thread count.
 """
 
 from __future__ import annotations
