@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from tests.test_dsa import (
@@ -87,6 +88,33 @@ def test_tiny_parameter_count_matches_the_layer_shapes() -> None:
         "prior": 612,
         "decoder": 1_731,
     }
+
+
+def test_nearest_decoder_keeps_the_parameters_and_computes_by_hand() -> None:
+    """``decoder_upsample="nearest"``: each stride-2 ConvT k5 becomes nearest doubling
+    and a 5×5 conv, which has the same parameters, so every count is the paper
+    size's; a doubling layer equals F.interpolate then F.conv2d by hand."""
+    with torch.device("meta"):
+        method = RJVAE(RJVAEConfig(decoder_upsample="nearest"))
+    assert counts(method) == expected_counts(3, 64, 256, 4096, 2048, 512, 288)
+    net = small(decoder_upsample="nearest").nets["G"].decoder.convs
+    assert not any(
+        isinstance(m, torch.nn.ConvTranspose2d) and m.stride != (1, 1)
+        for m in net.modules()
+    )
+    up, conv = net[0], net[1]
+    x = torch.randn(2, conv.in_channels, 2, 2)
+    by_hand = F.conv2d(
+        x.repeat_interleave(2, -1).repeat_interleave(2, -2),
+        conv.weight,
+        conv.bias,
+        padding=2,
+    )
+    torch.testing.assert_close(conv(up(x)), by_hand)
+    model = small(decoder_upsample="nearest")
+    with eval_mode(model), torch.no_grad():
+        videos = model.generate(model.codes(2, torch.Generator().manual_seed(0)))
+    assert videos.shape == (2, 3, 4, 16, 16)
 
 
 def test_paper_size_shapes_on_the_meta_device() -> None:
@@ -279,6 +307,7 @@ def test_reconstruct_and_clip_checks() -> None:
         ("obs_var", 0.0),
         ("lr", 0.0),
         ("beta2", -0.1),
+        ("decoder_upsample", "bilinear"),
     ],
 )
 def test_bad_configs_name_the_field(field: str, value: float) -> None:

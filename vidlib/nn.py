@@ -371,16 +371,22 @@ def check_upsample(upsample: str, name: str = "image_upsample") -> None:
         raise ValueError(f"{name} must be one of {UPSAMPLES}, got {upsample!r}")
 
 
-def _upsample2(c_in: int, c_out: int, upsample: str, bias: bool) -> list[nn.Module]:
-    """One 2× upsampling layer of G_I: a stride-2 ConvT k4 (DCGAN), or nearest
-    doubling then a 3×3 conv (Odena et al. 2016, which removes the ConvT's uneven
-    kernel overlap)."""
-    if upsample == "transposed":
-        return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+def nearest2(c_in: int, c_out: int, kernel: int, bias: bool = True) -> list[nn.Module]:
+    """Nearest 2× doubling then a stride-1 ``kernel``×``kernel`` conv that keeps the
+    size (Odena et al. 2016: resize-convolution, which removes a stride-2 ConvT's
+    uneven kernel overlap)."""
     return [
         nn.Upsample(scale_factor=2.0, mode="nearest"),
-        nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias),
+        nn.Conv2d(c_in, c_out, kernel, 1, kernel // 2, bias=bias),
     ]
+
+
+def _upsample2(c_in: int, c_out: int, upsample: str, bias: bool) -> list[nn.Module]:
+    """One 2× upsampling layer of G_I: a stride-2 ConvT k4 (DCGAN), or nearest
+    doubling then a 3×3 conv (:func:`nearest2`)."""
+    if upsample == "transposed":
+        return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+    return nearest2(c_in, c_out, 3, bias)
 
 
 class ImageGenerator(nn.Module):
@@ -574,13 +580,22 @@ class FrameDecoder(nn.Module):
     """The conv decoder of DSA as re-implemented: a latent ``(N, dim_in)`` → Linear
     ``hidden`` → Linear ``width``·(H/8)² (LeakyReLU after both, no BN) → reshape to
     ``(width, H/8, W/8)`` → 3× ConvT k5 s2 p2 op1 (BN2d, LeakyReLU) → ConvT k5 s1 p2
-    to C → tanh: frames ``(N, C, H, W)`` in [-1, 1], the mean of p(x | latent)."""
+    to C → tanh: frames ``(N, C, H, W)`` in [-1, 1], the mean of p(x | latent).
+    ``upsample="nearest"`` replaces each stride-2 ConvT k5 by nearest doubling and a
+    5×5 conv (:func:`nearest2`; the same parameters)."""
 
     def __init__(
-        self, dim_in: int, channels: int, resolution: int, width: int, hidden: int
+        self,
+        dim_in: int,
+        channels: int,
+        resolution: int,
+        width: int,
+        hidden: int,
+        upsample: str = "transposed",
     ) -> None:
         super().__init__()
         check_vae_resolution(resolution)
+        check_upsample(upsample, "upsample")
         self.side = resolution // 2**VAE_DOWNSAMPLINGS
         self.fc = nn.Sequential(
             nn.Linear(dim_in, hidden),
@@ -590,7 +605,10 @@ class FrameDecoder(nn.Module):
         )
         layers: list[nn.Module] = []
         for _ in range(VAE_DOWNSAMPLINGS):
-            layers += [nn.ConvTranspose2d(width, width, 5, 2, 2, output_padding=1)]
+            if upsample == "transposed":
+                layers += [nn.ConvTranspose2d(width, width, 5, 2, 2, output_padding=1)]
+            else:
+                layers += nearest2(width, width, 5)
             layers += [nn.BatchNorm2d(width), _lrelu()]
         layers += [nn.ConvTranspose2d(width, channels, 5, 1, 2), nn.Tanh()]
         self.convs = nn.Sequential(*layers)

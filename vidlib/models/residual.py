@@ -545,6 +545,7 @@ class RJVAEConfig:
     conv_dim: int = 2048  # per-frame features of the encoder
     hidden: int = 512  # LSTM hidden size (bi-LSTM per direction, prior LSTMCell)
     obs_var: float = 0.5  # σ_x² of p(x(t) | z(t)); ½: −log p = SSE + const
+    decoder_upsample: str = "transposed"  # the decoder's 2× layers (DSA), or "nearest"
     lr: float = 2e-4
     beta1: float = 0.9
     beta2: float = 0.999
@@ -555,6 +556,7 @@ class RJVAEConfig:
             raise ValueError(
                 f"sigma must be > 0 (p(μ) = N(0, σ² I)), got sigma={self.sigma}"
             )
+        check_upsample(self.decoder_upsample, "decoder_upsample")
         check_vae_config(
             self,
             ("dim_z", "channels", "conv_width", "fc_hidden", "conv_dim", "hidden"),
@@ -610,7 +612,12 @@ class RJVAEGenerative(nn.Module):
         super().__init__()
         self.prior = LSTMGaussianPrior(2 * cfg.dim_z, cfg.hidden, cfg.dim_z)
         self.decoder = FrameDecoder(
-            cfg.dim_z, cfg.channels, cfg.resolution, cfg.conv_width, cfg.fc_hidden
+            cfg.dim_z,
+            cfg.channels,
+            cfg.resolution,
+            cfg.conv_width,
+            cfg.fc_hidden,
+            upsample=cfg.decoder_upsample,
         )
 
     def prior_params(
